@@ -47,7 +47,7 @@ Event = dict[str, Any]
 WORLD_ID = 1022
 
 _CLOCK = re.compile(r"^\s*(\d+):(\d{2})(?:\s(.*))?$")
-_KILL = re.compile(r"^(\d+) (\d+) (\d+):\s?(.*)$")
+_KILL = re.compile(r"^(\d+) (\d+) (\d+):?\s*(.*)$")
 _KILL_TEXT = re.compile(r"^(.*) killed (.*) by (MOD_\w+)\s*$")
 _ITEM = re.compile(r"^(\d+) (\S+)\s*$")
 _SCORE = re.compile(r"^(-?\d+)\s+ping:\s+(\d+)\s+client:\s+(\d+)\s?(.*)$")
