@@ -113,7 +113,9 @@ class Shipper:
         self._client = client or httpx.Client(timeout=timeout)
         self._owns_client = client is None
         self._max_attempts = max_attempts
-        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
+        self._backoff = wait_exponential_jitter(
+            multiplier=backoff_initial, jitter=backoff_initial, max=backoff_max
+        )
         self.batches = 0
         self.retries = 0
         self.accepted = 0
