@@ -190,7 +190,6 @@ class _Player:
     name: str
     team: str
     guid: str | None = None
-    announced: bool = False  # a `connect` event has been sent for this slot
 
 
 @dataclass
@@ -433,7 +432,7 @@ class Q3LogParser:
             # First userinfo after ClientConnect (or of a slot never seen
             # connecting, e.g. a file followed from the middle): the player arrives.
             self._pending.discard(slot)
-            player = _Player(name=name, team=team, guid=guid, announced=True)
+            player = _Player(name=name, team=team, guid=guid)
             self._slots[slot] = player
             return [self._event("connect", **self._block("player", player))]
         events: list[Event] = []

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import httpx
 import msgspec
@@ -266,10 +266,6 @@ class _Tail:
         line, self.partial = self.partial + chunk, b""
         return line
 
-    def flush_partial(self) -> bytes | None:
-        line, self.partial = self.partial, b""
-        return line or None
-
     def reopen_if_rotated(self) -> bool:
         """True if the file was replaced or truncated (and is now reopened)."""
         try:
@@ -301,14 +297,14 @@ def import_log(
     stop: threading.Event | None = None,
     poll_interval: float = 0.5,
     shipper: Shipper | None = None,
-    on_batch: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import an ioq3-style ``games.log`` into fragstats; return an ``ImportReport``.
 
     ``url`` is the server's base URL, ``token`` a game server's ingest token.
     ``start`` (aware, or naive = UTC) is the wall clock of log clock 0:00; by
     default the file's mtime minus the log's clock span (``start_from_mtime``).
-    Events go out in batches of at most ``batch_size``.
+    Match and session ids derive from it: re-importing with the same ``start``
+    sends the same ids. Events go out in batches of at most ``batch_size``.
 
     One-shot (``follow=False``): reads to end of file, ends a match left open
     there, sends everything. ``follow=True``: then keeps tailing like
@@ -344,8 +340,6 @@ def import_log(
             ship.send(batch)
             del pending[: len(batch)]
             report.events += len(batch)
-            if on_batch:
-                on_batch(_sync(report, parser, ship))
 
     def feed(raw: bytes) -> None:
         bar.update(len(raw))
@@ -379,9 +373,7 @@ def import_log(
         except KeyboardInterrupt:
             if not follow:
                 raise
-        last = tail.flush_partial()
-        if last is not None and not follow:
-            feed(last)
+        # A followed file's unfinished last line is left for the next run.
         pending.extend(parser.finish(end_open_match=not follow))
         flush(1)
     finally:
