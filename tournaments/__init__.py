@@ -1,0 +1,1 @@
+"""Pure bracket engine: tournament records and the operations that keep them consistent."""
