@@ -1,0 +1,127 @@
+"""The app, assembled in one visible place: engines, migrations, pipeline, routes of each package.
+
+Start-up (lifespan): open the engines (starting embedded ones), apply migrations, start the batch
+writers. Shutdown: stop admitting (503), drain the queue into ClickHouse (or the spool), close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from fragstats import servers
+from fragstats.auth import Authenticator, load_or_create_admin_token
+from fragstats.engines import open_engines
+from fragstats.errors import http_exception_handler, unhandled_exception_handler
+from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
+from fragstats.migrations import migrate_all
+from fragstats.settings import Settings
+
+log = logging.getLogger("fragstats")
+
+
+async def health(request: Request) -> JSONResponse:
+    """`GET /health`: 200 `{"status": "ok"}` while the process runs (liveness; touches no engine)."""
+    return JSONResponse({"status": "ok", "draining": request.app.state.draining})
+
+
+async def ready(request: Request) -> JSONResponse:
+    """`GET /ready`: 200 when ClickHouse, Postgres and Redis all answer (and we are not draining),
+    else 503; body `{"status", "checks": {"clickhouse": "ok"|error, "postgres": ..., "redis": ...}}`."""
+    engines = request.app.state.engines
+    checks: dict[str, str] = {}
+
+    async def check(name, coro):
+        try:
+            await asyncio.wait_for(coro, 5)
+            checks[name] = "ok"
+        except Exception as exc:  # report, do not raise: this route exists to describe failures
+            checks[name] = f"error: {exc}"[:300]
+
+    await check("clickhouse", engines.query("SELECT 1"))
+    await check("postgres", engines.pg.fetchval("SELECT 1"))
+    await check("redis", engines.redis.ping())
+    ok = all(v == "ok" for v in checks.values()) and not request.app.state.draining
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+def _package_routes() -> list:
+    # Imported here so the kernel module graph stays one-way at import time (packages -> kernel).
+    from ingest.routes import routes as ingest_routes
+    from query.routes import routes as query_routes
+
+    routes = list(ingest_routes) + list(query_routes)
+    try:
+        from tournaments.routes import routes as tournament_routes
+    except ImportError:  # the tournaments package may ship without its HTTP layer
+        tournament_routes = []
+    return routes + list(tournament_routes)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI app. Engines start in the lifespan, so building it is cheap and side-effect free."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        from ingest.context import MatchContexts
+        from ingest.pipeline import Pipeline
+        from ingest.spool import Spool
+
+        data_dir = settings.resolved_data_dir()
+        admin_token, admin_path = load_or_create_admin_token(settings.admin_token, data_dir)
+        app.state.admin_token_path = admin_path
+        engines = await open_engines(settings)
+        try:
+            applied = await migrate_all(engines, settings.raw_events_ttl_days)
+            if applied["postgres"] or applied["clickhouse"]:
+                log.info("migrations applied: %s", applied)
+            app.state.engines = engines
+            app.state.auth = Authenticator(engines.pg, admin_token, settings.token_cache_ttl_s)
+            pipeline = Pipeline(settings, engines.ch_writer, metrics, Spool(data_dir / "spool"),
+                                MatchContexts(engines.redis))
+            app.state.pipeline = pipeline
+            for hook in app.state.after_commit_factories:
+                pipeline.after_commit.append(hook(app))
+            pipeline.start()
+            yield
+            await drain(app)
+        finally:
+            await engines.close()
+
+    routes = [
+        Route("/health", health),
+        Route("/ready", ready),
+        Route("/metrics", metrics_endpoint),
+        *servers.routes,
+        *_package_routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics)],
+        exception_handlers={HTTPException: http_exception_handler, Exception: unhandled_exception_handler},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.draining = False
+    app.state.after_commit_factories = []
+    return app
+
+
+async def drain(app: Starlette) -> None:
+    """Stop admitting (ingest answers 503), flush the queue, stop the writers. Idempotent."""
+    app.state.draining = True
+    app.state.metrics.draining.set(1)
+    pipeline = getattr(app.state, "pipeline", None)
+    if pipeline is not None:
+        await pipeline.drain()

@@ -1,0 +1,138 @@
+"""Who is calling: the admin, an organiser's API key, or a game server's token.
+
+- Admin: `Authorization: Bearer <FRAGSTATS_ADMIN_TOKEN>`; when the variable is unset, `serve`
+  generates a token once and keeps it in `<data_dir>/admin_token` (mode 0600).
+- Game server: `X-Server-Token: <token>` (or `Authorization: Bearer <token>`). Tokens are stored
+  as SHA-256 only and resolved through a small TTL cache, so the hot ingest path does not ask
+  Postgres on every request; a revoked token stops working in this process at once, in other
+  processes within `token_cache_ttl_s`.
+- API keys (`POST /api/v1/keys`, admin only) carry scopes such as `tournaments`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from starlette.requests import Request
+
+from fragstats.errors import ApiError
+
+TOKEN_PREFIX_SERVER = "fss_"
+TOKEN_PREFIX_KEY = "fsk_"
+TOKEN_PREFIX_ADMIN = "fsa_"
+
+
+def new_token(prefix: str) -> str:
+    """A fresh random token (256 bits) with a readable prefix telling what it is for."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def load_or_create_admin_token(configured: str | None, data_dir: Path) -> tuple[str, Path | None]:
+    """The admin token, and the file it lives in when it was generated (None when configured)."""
+    if configured:
+        return configured, None
+    path = data_dir / "admin_token"
+    if path.exists():
+        return path.read_text().strip(), path
+    token = new_token(TOKEN_PREFIX_ADMIN)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token, path
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of a write route: the admin, or an API key with its scopes."""
+
+    kind: str  # "admin" | "key"
+    key_id: int | None = None
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "admin"
+
+    @property
+    def label(self) -> str:
+        return "admin" if self.is_admin else f"key:{self.key_id}"
+
+
+class Authenticator:
+    """Resolves callers against the admin token and the Postgres tables."""
+
+    def __init__(self, pool: asyncpg.Pool, admin_token: str, cache_ttl_s: float = 30.0):
+        self.pool = pool
+        self._admin_hash = token_hash(admin_token)
+        self.cache_ttl_s = cache_ttl_s
+        self._servers: dict[bytes, tuple[int | None, float]] = {}
+
+    def is_admin_token(self, token: str | None) -> bool:
+        return token is not None and hmac.compare_digest(token_hash(token), self._admin_hash)
+
+    def require_admin(self, request: Request) -> Principal:
+        """Raises ApiError 401 unless the request carries the admin token."""
+        if not self.is_admin_token(bearer(request)):
+            raise ApiError(401, "unauthorized", "admin token required: Authorization: Bearer <admin token>",
+                           {"WWW-Authenticate": "Bearer"})
+        return Principal("admin")
+
+    async def require_scope(self, request: Request, scope: str) -> Principal:
+        """The admin, or an unrevoked API key holding `scope`; raises ApiError 401/403 otherwise."""
+        token = bearer(request)
+        if self.is_admin_token(token):
+            return Principal("admin")
+        if not token:
+            raise ApiError(401, "unauthorized", "Authorization: Bearer <api key> required",
+                           {"WWW-Authenticate": "Bearer"})
+        row = await self.pool.fetchrow(
+            "SELECT id, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", token_hash(token))
+        if row is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
+        if scope not in row["scopes"]:
+            raise ApiError(403, "forbidden", f"this API key lacks the {scope!r} scope")
+        return Principal("key", row["id"], tuple(row["scopes"]))
+
+    async def server_for(self, request: Request) -> int:
+        """The game server id of `X-Server-Token` (or a Bearer token); raises ApiError 401."""
+        token = request.headers.get("x-server-token") or bearer(request)
+        if not token:
+            raise ApiError(401, "unauthorized", "X-Server-Token header required", {"WWW-Authenticate": "Bearer"})
+        digest = token_hash(token)
+        now = time.monotonic()
+        cached = self._servers.get(digest)
+        if cached is not None and cached[1] > now:
+            server_id = cached[0]
+        else:
+            row = await self.pool.fetchrow(
+                "SELECT id FROM servers WHERE token_hash = $1 AND revoked_at IS NULL", digest)
+            server_id = row["id"] if row else None
+            if len(self._servers) > 10_000:
+                self._servers.clear()
+            self._servers[digest] = (server_id, now + self.cache_ttl_s)
+        if server_id is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked server token", {"WWW-Authenticate": "Bearer"})
+        return server_id
+
+    def forget_servers(self) -> None:
+        """Drop cached token lookups (after a revocation in this process)."""
+        self._servers.clear()

@@ -1,0 +1,95 @@
+"""Prometheus metrics: names per DESIGN.md (`fragstats_` prefix, base units, counters `_total`,
+low-cardinality labels only — never a player, match or server id).
+
+Each app builds its own `Metrics` on its own `CollectorRegistry`, so tests can run several apps in
+one process without "duplicated timeseries" errors.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, PlatformCollector, ProcessCollector, disable_created_metrics
+from starlette.requests import Request
+from starlette.responses import Response
+
+# `_created` series double the exposition and no dashboard reads them.
+disable_created_metrics()
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 10, 100, 500, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000)
+
+
+class Metrics:
+    """All metric objects of one app."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.events_received = Counter("fragstats_ingest_events_received_total",
+                                       "Events in ingest requests, valid or not.", registry=r)
+        self.events_accepted = Counter("fragstats_ingest_events_accepted_total",
+                                       "Events validated and queued (answered 202).", registry=r)
+        self.events_rejected = Counter("fragstats_ingest_events_rejected_total",
+                                       "Events refused by validation, by reason.", ["reason"], registry=r)
+        self.events_shed = Counter("fragstats_ingest_events_shed_total",
+                                   "Valid events refused because the queue was full (429).", registry=r)
+        self.requests_shed = Counter("fragstats_ingest_requests_shed_total",
+                                     "Ingest requests answered 429 (load shedding) or 503 (draining).",
+                                     ["status"], registry=r)
+        self.queue_events = Gauge("fragstats_queue_events", "Events waiting in the ingest queue.", registry=r)
+        self.queue_capacity = Gauge("fragstats_queue_capacity_events", "Capacity of the ingest queue.", registry=r)
+        self.batch_size = Histogram("fragstats_batch_size_events", "Events per inserted batch.",
+                                    buckets=_BATCH_BUCKETS, registry=r)
+        self.insert_seconds = Histogram("fragstats_insert_seconds", "Time of one batch insert into ClickHouse.",
+                                        buckets=_LATENCY_BUCKETS, registry=r)
+        self.insert_failures = Counter("fragstats_insert_failures_total",
+                                       "Failed insert attempts (each is retried, then spooled).", registry=r)
+        self.events_committed = Counter("fragstats_events_committed_total",
+                                        "Events inserted into ClickHouse (including spool replays).", registry=r)
+        self.events_spooled = Counter("fragstats_spooled_events_total",
+                                      "Events written to the spool after their insert kept failing.", registry=r)
+        self.spool_events = Gauge("fragstats_spool_events", "Events in the spool waiting for replay.", registry=r)
+        self.http_seconds = Histogram("fragstats_http_request_seconds", "HTTP request time by route and status.",
+                                      ["route", "method", "status"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.live_servers = Gauge("fragstats_live_servers", "Game servers that sent an event recently.", registry=r)
+        self.draining = Gauge("fragstats_draining", "1 while the app drains its queue before exiting.", registry=r)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """`GET /metrics`: Prometheus text exposition of this process's metrics."""
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+class HTTPMetricsMiddleware:
+    """Pure ASGI middleware timing every HTTP request by its route *template* (`/api/v1/stats/match/{match_id}`),
+    never the raw path, so the label stays low-cardinality."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status_holder = [500]
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.http_seconds.labels(path, scope.get("method", ""), str(status_holder[0])).observe(
+                time.perf_counter() - start)

@@ -1,0 +1,108 @@
+"""Game servers and API keys: registration, listing, revocation (admin only)."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from fragstats.auth import TOKEN_PREFIX_KEY, TOKEN_PREFIX_SERVER, new_token, token_hash
+from fragstats.errors import ApiError
+
+
+class NewServer(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    url: str | None = None
+
+
+class NewKey(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    scopes: list[str] = msgspec.field(default_factory=lambda: ["tournaments"])
+
+
+KNOWN_SCOPES = frozenset({"tournaments"})
+
+
+async def read_json(request: Request, typ: type) -> object:
+    """Decode a JSON body into `typ`; raises ApiError 400 (malformed) or 422 (wrong shape), naming the field."""
+    body = await request.body()
+    try:
+        return msgspec.json.decode(body or b"{}", type=typ)
+    except msgspec.ValidationError as exc:
+        raise ApiError(422, "invalid_body", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+
+
+def _server_json(row) -> dict:
+    return {"server_id": row["id"], "name": row["name"], "url": row["url"],
+            "created_at": row["created_at"].isoformat(),
+            "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None}
+
+
+async def create_server(request: Request) -> JSONResponse:
+    """`POST /api/v1/servers` (admin): register a game server.
+
+    Body `{"name": str, "url": str?}`. Answers 201 `{"server_id": int, "name", "url", "token": str}`;
+    the token is shown only here (stored as its SHA-256). 401 without the admin token, 422 for a bad body.
+    """
+    request.app.state.auth.require_admin(request)
+    spec = await read_json(request, NewServer)
+    name = spec.name.strip()
+    if not 1 <= len(name) <= 200:
+        raise ApiError(422, "invalid_body", "name must be 1..200 characters")
+    token = new_token(TOKEN_PREFIX_SERVER)
+    row = await request.app.state.engines.pg.fetchrow(
+        "INSERT INTO servers (name, url, token_hash) VALUES ($1, $2, $3)"
+        " RETURNING id, name, url, created_at, revoked_at", name, spec.url, token_hash(token))
+    return JSONResponse({**_server_json(row), "token": token}, status_code=201)
+
+
+async def list_servers(request: Request) -> JSONResponse:
+    """`GET /api/v1/servers` (admin): `{"servers": [{"server_id", "name", "url", "created_at", "revoked_at"}]}`
+    (ISO-8601 UTC times; tokens are never returned)."""
+    request.app.state.auth.require_admin(request)
+    rows = await request.app.state.engines.pg.fetch(
+        "SELECT id, name, url, created_at, revoked_at FROM servers ORDER BY id")
+    return JSONResponse({"servers": [_server_json(r) for r in rows]})
+
+
+async def revoke_server(request: Request) -> Response:
+    """`DELETE /api/v1/servers/{server_id}` (admin): revoke the server's token; its data stays.
+    204 when revoked, 404 when no such (unrevoked) server."""
+    request.app.state.auth.require_admin(request)
+    server_id = request.path_params["server_id"]
+    row = await request.app.state.engines.pg.fetchrow(
+        "UPDATE servers SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id", server_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no active server {server_id}")
+    request.app.state.auth.forget_servers()
+    return Response(status_code=204)
+
+
+async def create_key(request: Request) -> JSONResponse:
+    """`POST /api/v1/keys` (admin): an API key for an organiser.
+
+    Body `{"name": str, "scopes": ["tournaments"]}`. Answers 201 `{"key_id", "name", "scopes", "key"}`;
+    the key is shown only here. 422 for an unknown scope.
+    """
+    request.app.state.auth.require_admin(request)
+    spec = await read_json(request, NewKey)
+    unknown = set(spec.scopes) - KNOWN_SCOPES
+    if unknown or not spec.name.strip():
+        raise ApiError(422, "invalid_body", f"unknown scopes {sorted(unknown)}" if unknown else "name required")
+    key = new_token(TOKEN_PREFIX_KEY)
+    row = await request.app.state.engines.pg.fetchrow(
+        "INSERT INTO api_keys (name, key_hash, scopes) VALUES ($1, $2, $3) RETURNING id",
+        spec.name.strip(), token_hash(key), spec.scopes)
+    return JSONResponse({"key_id": row["id"], "name": spec.name.strip(), "scopes": spec.scopes, "key": key},
+                        status_code=201)
+
+
+routes = [
+    Route("/api/v1/servers", create_server, methods=["POST"]),
+    Route("/api/v1/servers", list_servers, methods=["GET"]),
+    Route("/api/v1/servers/{server_id:int}", revoke_server, methods=["DELETE"]),
+    Route("/api/v1/keys", create_key, methods=["POST"]),
+]

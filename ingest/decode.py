@@ -1,0 +1,226 @@
+"""Request body -> typed events, one verdict per event.
+
+A request is decoded once (by Content-Type and Content-Encoding) into items; each item then either
+becomes a typed event or is rejected with its index, field and reason, while its valid neighbours
+go on (STYLE.md, the Plausible pipeline). Nothing here does I/O.
+
+Bodies (source: the OpenMOHAA tracker sends JSON arrays; its older scripts URL-encoded forms):
+- `application/json`: an array of objects, or one object;
+- `application/x-ndjson` / `application/jsonl` / `application/json-seq`-free NDJSON: one object a line;
+- `application/x-www-form-urlencoded`: `key=value&...`, one event a line;
+- any of them with `Content-Encoding: gzip`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import re
+import time
+import zlib
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from ingest.events import ALIASES, STRUCTS, UNKNOWN_WIRE_FIELDS, WIRE_FIELDS, UnknownEvent
+
+JSON_TYPES = frozenset({"application/json", "text/json"})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",
+                          "application/x-jsonlines", "application/jsonlines"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
+SUPPORTED_TYPES = JSON_TYPES | NDJSON_TYPES | FORM_TYPES
+
+_EARLIEST_S = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+_FUTURE_SLACK_S = 86_400.0
+_PATH = re.compile(r" - at `\$(?:\[\d+\])?\.?([A-Za-z0-9_]*)")
+_json_decoder = msgspec.json.Decoder()
+
+
+class BodyError(Exception):
+    """The body as a whole cannot be read: HTTP status, error code and detail for the client."""
+
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class Rejection:
+    """Why one event was refused. `reason_code` is the low-cardinality metric label."""
+
+    index: int
+    field: str | None
+    reason: str
+    reason_code: str
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "field": self.field, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class Verdicts:
+    accepted: list = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo `Content-Encoding` (identity or gzip), refusing more than `limit` bytes of output.
+
+    Raises BodyError 415 (other encodings), 400 (broken gzip), 413 (expands past the limit).
+    """
+    enc = (encoding or "identity").strip().lower()
+    if enc in ("", "identity"):
+        return body
+    if enc not in ("gzip", "x-gzip"):
+        raise BodyError(415, "unsupported_encoding", f"Content-Encoding {enc!r} is not supported; use gzip or none")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+        if len(out) > limit:
+            raise BodyError(413, "body_too_large", f"body expands to more than {limit} bytes")
+        if not inflater.eof:
+            raise BodyError(400, "malformed_gzip", "gzip stream is truncated")
+    except (zlib.error, gzip.BadGzipFile) as exc:
+        raise BodyError(400, "malformed_gzip", f"gzip stream is broken: {exc}") from None
+    return out
+
+
+def split_items(body: bytes, mtype: str) -> tuple[list, list[Rejection]]:
+    """Body -> items (dicts, or anything for later rejection) plus rejections of unreadable lines.
+
+    Raises BodyError 415 for an unsupported media type, 400 for a JSON body that does not parse.
+    """
+    if mtype in JSON_TYPES:
+        try:
+            doc = _json_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise BodyError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+        if isinstance(doc, list):
+            return doc, []
+        if isinstance(doc, dict):
+            return [doc], []
+        raise BodyError(400, "malformed_json", "body must be a JSON array of events or one event object")
+    if mtype in NDJSON_TYPES:
+        items: list = []
+        bad: list[Rejection] = []
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            try:
+                items.append(_json_decoder.decode(line))
+            except msgspec.DecodeError as exc:
+                bad.append(Rejection(len(items), None, f"line is not valid JSON: {exc}", "malformed"))
+                items.append(None)  # keep indexes aligned with the client's lines
+        return items, bad
+    if mtype in FORM_TYPES:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BodyError(400, "malformed_form", "form body is not UTF-8") from None
+        return [dict(parse_qsl(line, keep_blank_values=True)) for line in text.splitlines() if line.strip()], []
+    raise BodyError(415, "unsupported_media_type",
+                    f"Content-Type {mtype or '(none)'!r} is not supported; use one of {sorted(SUPPORTED_TYPES)}")
+
+
+def _field_of(message: str) -> str | None:
+    m = _PATH.search(message)
+    return m.group(1) or None if m else None
+
+
+def _as_text(value: object) -> str:
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+
+
+def _occurred_at_s(value: float | str | None, received_s: float) -> float:
+    """Sender's wall clock (epoch ms or ISO-8601) -> epoch seconds; ValueError when implausible."""
+    if value is None:
+        return received_s
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                seconds = float(value) / 1000.0
+            except ValueError:
+                raise ValueError("expected epoch milliseconds or an ISO-8601 time") from None
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.timezone.utc)
+            seconds = parsed.timestamp()
+    else:
+        seconds = value / 1000.0
+    if not _EARLIEST_S <= seconds <= received_s + _FUTURE_SLACK_S:
+        raise ValueError("outside 2000-01-01 .. now + 1 day (epoch milliseconds expected)")
+    return round(seconds, 3)
+
+
+def _convert(item: dict, cls: type) -> object:
+    """msgspec conversion with numbers-as-strings coerced; an empty string where a number or a
+    bool belongs is read as "not sent" (game scripts print unset values as "")."""
+    while True:
+        try:
+            return msgspec.convert(item, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            name = _field_of(str(exc))
+            if name and item.get(name) == "":
+                item = {k: v for k, v in item.items() if k != name}
+                continue
+            raise
+
+
+def validate(items: list, server_id: int, received_s: float | None = None,
+             already_rejected: list[Rejection] | None = None) -> Verdicts:
+    """Items -> typed events (server fields set) and rejections, keeping the client's indexes.
+
+    `server_id` comes from the token, never from the body; `received_s` is epoch seconds.
+    Unknown keys of a known type, and all keys of an unknown type, go to `extra` as strings.
+    """
+    received_s = round(time.time() if received_s is None else received_s, 3)
+    out = Verdicts(rejected=list(already_rejected or ()))
+    skip = {r.index for r in out.rejected}
+    for index, item in enumerate(items):
+        if index in skip:
+            continue
+        if not isinstance(item, dict):
+            out.rejected.append(Rejection(index, None, "event must be a JSON object", "not_an_object"))
+            continue
+        etype = item.get("type")
+        if not isinstance(etype, str) or not etype:
+            reason = "missing" if etype is None or etype == "" else "must be a string"
+            out.rejected.append(Rejection(index, "type", reason, "missing_type"))
+            continue
+        cls = STRUCTS.get(etype)
+        aliases = ALIASES.get(etype)
+        if aliases:
+            for wire, ours in aliases.items():
+                if wire in item and ours not in item:
+                    item = {ours if k == wire else k: v for k, v in item.items()}
+        known = WIRE_FIELDS[etype] if cls is not None else UNKNOWN_WIRE_FIELDS
+        try:
+            event = _convert(item, cls if cls is not None else UnknownEvent)
+            event.occurred_at = _occurred_at_s(event.occurred_at, received_s)
+        except msgspec.ValidationError as exc:
+            message = str(exc)
+            out.rejected.append(Rejection(index, _field_of(message), message.split(" - at ")[0], "invalid_field"))
+            continue
+        except ValueError as exc:
+            out.rejected.append(Rejection(index, "occurred_at", str(exc), "invalid_field"))
+            continue
+        unknown = item.keys() - known
+        if unknown:
+            # A client's own server_id/received_at stay here; the struct gets ours below.
+            event.extra = {k: _as_text(item[k]) for k in unknown}
+        event.server_id = server_id
+        event.received_at = received_s
+        if not event.match_id or event.match_id == "no_match":
+            event.match_id = event.session_id
+        out.accepted.append(event)
+    out.rejected.sort(key=lambda r: r.index)
+    return out

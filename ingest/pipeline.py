@@ -1,0 +1,189 @@
+"""From the queue into ClickHouse: batch writers, retries with a deduplication token, the spool.
+
+Data flow (DESIGN.md): a writer takes up to `batch_size` events (or what came within
+`flush_interval_ms`), fills in map and game type, encodes the batch once as `JSONEachRow` bytes
+(msgspec, in C) and hands them to ClickHouse with `raw_insert` in a worker thread, so the event loop
+never blocks on an insert. The query settings keep chDB to one thread (DESIGN.md, "where the time
+goes"). A failed insert is retried with exponential backoff using the *same*
+`insert_deduplication_token`, so a retry never double counts (the tables and their MVs' targets set
+`non_replicated_deduplication_window`); a batch that still fails goes to the spool and is replayed
+until ClickHouse takes it. Nothing acknowledged is dropped: at shutdown the queue is drained into
+ClickHouse or, failing that, into the spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
+
+from fragstats.metrics import Metrics
+from fragstats.settings import Settings
+from ingest.context import MatchContexts
+from ingest.queue import EventQueue
+from ingest.spool import Spool
+
+log = logging.getLogger("fragstats.ingest")
+
+INSERT_SETTINGS = {
+    "insert_deduplicate": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    "max_threads": 1,
+    "max_insert_threads": 1,
+    "input_format_parallel_parsing": 0,
+    "input_format_json_read_numbers_as_strings": 1,
+}
+
+BatchHook = Callable[[list], Awaitable[None]]
+
+
+class Pipeline:
+    """Queue + batch writers + spool replayer for one app process."""
+
+    def __init__(self, settings: Settings, ch_client: Any, metrics: Metrics, spool: Spool,
+                 contexts: MatchContexts | None = None):
+        self.settings = settings
+        self.client = ch_client
+        self.metrics = metrics
+        self.spool = spool
+        self.contexts = contexts or MatchContexts(None)
+        self.queue = EventQueue(settings.queue_capacity, settings.batch_size)
+        self.in_flight = 0
+        self.after_commit: list[BatchHook] = []
+        self._encoder = msgspec.json.Encoder()
+        self._tasks: list[asyncio.Task] = []
+        self._stop_replay = asyncio.Event()
+        metrics.queue_capacity.set(settings.queue_capacity)
+        metrics.spool_events.set(spool.pending_events())
+
+    # ---- admission -------------------------------------------------------
+
+    def admit(self, events: list) -> bool:
+        """All of `events` into the queue (True), or none of them (False: shed)."""
+        ok = self.queue.offer(events)
+        self.metrics.queue_events.set(self.queue.size)
+        return ok
+
+    # ---- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        for i in range(self.settings.writers):
+            self._tasks.append(asyncio.create_task(self._writer(), name=f"batch-writer-{i}"))
+        self._tasks.append(asyncio.create_task(self._replayer(), name="spool-replayer"))
+
+    async def drain(self) -> None:
+        """Stop admitting, flush everything queued (to ClickHouse, else the spool), stop the tasks."""
+        self.queue.close()
+        writers = [t for t in self._tasks if t.get_name().startswith("batch-writer")]
+        await asyncio.gather(*writers, return_exceptions=True)
+        self._stop_replay.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # ---- writing ---------------------------------------------------------
+
+    async def _writer(self) -> None:
+        max_wait = self.settings.flush_interval_ms / 1000
+        while True:
+            batch = await self.queue.take(max_wait)
+            if not batch:
+                return  # closed and empty
+            self.metrics.queue_events.set(self.queue.size)
+            self.in_flight += len(batch)
+            try:
+                await self.flush(batch)
+            except Exception:  # never let a writer die: its events are spooled inside flush()
+                log.exception("batch writer error")
+            finally:
+                self.in_flight -= len(batch)
+
+    async def flush(self, batch: list) -> bool:
+        """Insert one batch; True when committed, False when it went to the spool instead."""
+        try:
+            await self.contexts.enrich(batch)
+        except Exception:  # Redis down must not stop ingest: rows just lack the map
+            log.warning("match context lookup failed; inserting without it", exc_info=True)
+        payload = self._encoder.encode_lines(batch)
+        token = uuid.uuid4().hex
+        self.metrics.batch_size.observe(len(batch))
+        committed = await self._insert_with_retries(payload, token, len(batch))
+        if not committed:
+            try:
+                self.spool.write(payload, token, len(batch))
+            except OSError:
+                # The last place the batch can go: say so loudly, it is the only loss path left.
+                log.critical("could not spool %d events (token %s): disk refused", len(batch), token, exc_info=True)
+                raise
+            self.metrics.events_spooled.inc(len(batch))
+            self.metrics.spool_events.inc(len(batch))
+            log.error("insert failed after retries; spooled %d events (token %s)", len(batch), token)
+            return False
+        for hook in self.after_commit:
+            try:
+                await hook(batch)
+            except Exception:  # live state is best effort; the events are already stored
+                log.warning("after-commit hook %s failed", getattr(hook, "__name__", hook), exc_info=True)
+        return True
+
+    def _insert_blocking(self, payload: bytes, token: str) -> None:
+        settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
+        self.client.raw_insert("raw_events", None, payload, settings=settings, fmt="JSONEachRow")
+
+    async def insert_once(self, payload: bytes, token: str, events: int) -> None:
+        """One insert attempt in a worker thread; raises the client's error on failure."""
+        start = time.perf_counter()
+        try:
+            await asyncio.to_thread(self._insert_blocking, payload, token)
+        except Exception:
+            self.metrics.insert_failures.inc()
+            raise
+        self.metrics.insert_seconds.observe(time.perf_counter() - start)
+        self.metrics.events_committed.inc(events)
+
+    async def _insert_with_retries(self, payload: bytes, token: str, events: int) -> bool:
+        first = self.settings.retry_backoff_ms / 1000
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(1 + self.settings.insert_retries),
+                wait=wait_exponential(multiplier=first, min=first, max=30),
+                reraise=True,
+            ):
+                with attempt:
+                    await self.insert_once(payload, token, events)
+        except Exception as exc:
+            log.warning("insert of %d events failed: %s", events, exc)
+            return False
+        return True
+
+    # ---- spool replay ----------------------------------------------------
+
+    async def replay_spool(self) -> int:
+        """Re-insert spooled batches, oldest first, stopping at the first failure; returns events replayed."""
+        replayed = 0
+        for entry in self.spool.entries():
+            payload = await asyncio.to_thread(self.spool.read, entry)
+            try:
+                await self.insert_once(payload, entry.token, entry.events)
+            except Exception as exc:
+                log.info("spool replay still failing: %s", exc)
+                break
+            self.spool.remove(entry)
+            replayed += entry.events
+        self.metrics.spool_events.set(self.spool.pending_events())
+        return replayed
+
+    async def _replayer(self) -> None:
+        interval = self.settings.spool_replay_interval_ms / 1000
+        while not self._stop_replay.is_set():
+            if self.spool.entries():
+                await self.replay_spool()
+            try:
+                await asyncio.wait_for(self._stop_replay.wait(), interval)
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,98 @@
+"""`POST /api/v1/ingest/events`: the game servers' door."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fragstats.errors import ApiError
+from ingest.decode import SUPPORTED_TYPES, BodyError, decompress, media_type, split_items, validate
+
+_encode = msgspec.json.encode
+
+
+def _json(status: int, body: dict, headers: dict | None = None) -> Response:
+    return Response(_encode(body), status_code=status, media_type="application/json", headers=headers)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, "body_too_large", f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def ingest_events(request: Request) -> Response:
+    """Take a batch of game events from a game server.
+
+    Auth: `X-Server-Token: <token>` (or `Authorization: Bearer <token>`); every event is stored
+    under that token's server, whatever the body says.
+
+    Body (any of them optionally `Content-Encoding: gzip`):
+    `application/json` (an array of event objects, or one object), `application/x-ndjson` (one
+    object a line) or `application/x-www-form-urlencoded` (one event a line, `key=value&...`).
+    Events follow the OpenMOHAA tracker format (`ingest/events.py`); numbers sent as strings are
+    coerced; an unknown `type` with a valid envelope is stored with all its keys.
+
+    Answers:
+    - 202 `{"accepted": n, "rejected": m, "errors": [{"index", "field", "reason"}]}`: the n valid
+      events are validated and queued (they will be stored: retried, else spooled, never dropped);
+      the m invalid ones are listed by their index in the body;
+    - 400 `{"error", "detail", "events": [...]}` when no event is valid (or the body is not
+      JSON / is broken gzip);
+    - 401 missing, unknown or revoked token;
+    - 413 body (or its gzip expansion) over `FRAGSTATS_MAX_BODY_BYTES`;
+    - 415 unsupported Content-Type or Content-Encoding;
+    - 429 with `Retry-After` (s) when the queue cannot take all valid events of the request:
+      then none of them is kept (load shedding);
+    - 503 with `Retry-After` while the app drains before exiting.
+    """
+    state = request.app.state
+    metrics = state.metrics
+    retry_after = {"Retry-After": str(state.settings.retry_after_s)}
+    if state.draining:
+        metrics.requests_shed.labels("503").inc()
+        raise ApiError(503, "draining", "server is shutting down; retry shortly", retry_after)
+    server_id = await state.auth.server_for(request)
+    mtype = media_type(request.headers.get("content-type"))
+    try:
+        if mtype not in SUPPORTED_TYPES:
+            raise BodyError(415, "unsupported_media_type",
+                            f"Content-Type {mtype or '(none)'!r} is not supported; use one of {sorted(SUPPORTED_TYPES)}")
+        limit = state.settings.max_body_bytes
+        body = await _read_limited(request, limit)
+        body = decompress(body, request.headers.get("content-encoding"), limit)
+        items, unreadable = split_items(body, mtype)
+    except BodyError as exc:
+        metrics.events_rejected.labels(exc.code).inc()
+        return _json(exc.status, {"error": exc.code, "detail": exc.detail, "events": []})
+    verdicts = validate(items, server_id, already_rejected=unreadable)
+    metrics.events_received.inc(len(items))
+    if verdicts.rejected:
+        for reason, n in Counter(r.reason_code for r in verdicts.rejected).items():
+            metrics.events_rejected.labels(reason).inc(n)
+    errors = [r.to_json() for r in verdicts.rejected]
+    if not verdicts.accepted:
+        detail = "body holds no events" if not items else "no valid event in the body"
+        return _json(400, {"error": "no_valid_events", "detail": detail, "events": errors})
+    if not state.pipeline.admit(verdicts.accepted):
+        metrics.events_shed.inc(len(verdicts.accepted))
+        metrics.requests_shed.labels("429").inc()
+        return _json(429, {"error": "overloaded", "detail": "ingest queue is full; nothing of this request was kept",
+                           "events": []}, retry_after)
+    metrics.events_accepted.inc(len(verdicts.accepted))
+    return _json(202, {"accepted": len(verdicts.accepted), "rejected": len(errors), "errors": errors})
+
+
+routes = [Route("/api/v1/ingest/events", ingest_events, methods=["POST"])]

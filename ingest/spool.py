@@ -1,0 +1,65 @@
+"""On-disk spool for batches whose insert kept failing.
+
+A spooled batch is the exact `JSONEachRow` payload plus its deduplication token (in the file
+name), so a replay is the same insert as the failed one: if a "failed" attempt had in fact
+committed, ClickHouse drops the replay as a duplicate block instead of counting it twice.
+Files are written to a temporary name, fsynced, then renamed, so a crash never leaves half a batch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    path: Path
+    token: str
+    events: int
+
+
+class Spool:
+    """A folder of `<epoch_ms>-<token>-<events>.ndjson` files."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for leftover in self.folder.glob("*.tmp"):
+            leftover.unlink(missing_ok=True)  # a write interrupted before its rename: never acknowledged as spooled
+
+    def write(self, payload: bytes, token: str, events: int) -> SpoolEntry:
+        """Persist one batch durably; raises OSError when the disk refuses."""
+        name = f"{int(time.time() * 1000)}-{token}-{events}.ndjson"
+        tmp = self.folder / (name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        final = self.folder / name
+        os.replace(tmp, final)
+        return SpoolEntry(final, token, events)
+
+    def entries(self) -> list[SpoolEntry]:
+        """Spooled batches, oldest first."""
+        out = []
+        for path in sorted(self.folder.glob("*.ndjson")):
+            try:
+                _, token, events = path.stem.split("-", 2)
+                out.append(SpoolEntry(path, token, int(events)))
+            except ValueError:
+                continue  # not ours
+        return out
+
+    def pending_events(self) -> int:
+        return sum(e.events for e in self.entries())
+
+    @staticmethod
+    def read(entry: SpoolEntry) -> bytes:
+        return entry.path.read_bytes()
+
+    @staticmethod
+    def remove(entry: SpoolEntry) -> None:
+        entry.path.unlink(missing_ok=True)

@@ -1,0 +1,114 @@
+"""JSON read routes under `/api/v1/stats`. Public (no auth). Each one parses its query string and
+hands off to one function of `query/stats.py`."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from query import stats
+from query.params import PERIODS, choice_param, int_param, paging, period_start
+
+
+def _json(body: dict) -> Response:
+    return Response(msgspec.json.encode(body), media_type="application/json")
+
+
+async def leaderboard(request: Request) -> Response:
+    """`GET /api/v1/stats/leaderboard?stat=kills|deaths|kd|headshots|accuracy|damage|suicides
+    &period=all|day|week|month&server_id=&limit=1..500&offset=`
+
+    200 `{"stat", "period", "server_id", "total", "limit", "offset", "players": [{"rank", "player_id",
+    "player_name", "kills", "deaths", "suicides", "team_kills", "world_deaths", "headshots", "kd",
+    "accuracy", "damage_dealt", "damage_taken", "shots_fired", "shots_hit"}]}`; 400 for a bad parameter.
+    Periods are UTC days: day = today, week = last 7 days, month = last 30.
+    """
+    q = request.query_params
+    stat = choice_param(q, "stat", stats.LEADERBOARD_STATS, "kills")
+    period = choice_param(q, "period", PERIODS, "all")
+    server_id = int_param(q, "server_id", None, lo=1)
+    limit, offset = paging(q)
+    body = await stats.leaderboard(request.app.state.engines, stat=stat, since=period_start(period),
+                                   server_id=server_id, limit=limit, offset=offset)
+    return _json({"stat": stat, "period": period, "server_id": server_id, "limit": limit, "offset": offset, **body})
+
+
+async def weapon_leaderboard(request: Request) -> Response:
+    """`GET /api/v1/stats/leaderboard/weapon/{weapon}?server_id=&limit=&offset=`: players by kills with
+    that weapon (see `query.stats.weapon_leaderboard`)."""
+    limit, offset = paging(request.query_params)
+    body = await stats.weapon_leaderboard(request.app.state.engines, request.path_params["weapon"],
+                                          server_id=int_param(request.query_params, "server_id", None, lo=1),
+                                          limit=limit, offset=offset)
+    return _json({"limit": limit, "offset": offset, **body})
+
+
+async def map_leaderboard(request: Request) -> Response:
+    """`GET /api/v1/stats/leaderboard/map/{map_name}?server_id=&limit=&offset=`: players by kills on that
+    map (see `query.stats.map_leaderboard`)."""
+    limit, offset = paging(request.query_params)
+    body = await stats.map_leaderboard(request.app.state.engines, request.path_params["map_name"],
+                                       server_id=int_param(request.query_params, "server_id", None, lo=1),
+                                       limit=limit, offset=offset)
+    return _json({"limit": limit, "offset": offset, **body})
+
+
+async def player(request: Request) -> Response:
+    """`GET /api/v1/stats/player/{player_id}`: totals, weapons, maps, recent matches; 404 if never seen.
+    A player_id is the client GUID when persistent, else `<display name>@<server_id>`."""
+    return _json(await stats.player_profile(request.app.state.engines, request.path_params["player_id"]))
+
+
+async def player_heatmap(request: Request) -> Response:
+    """`GET /api/v1/stats/player/{player_id}/heatmap/{map_name}?kind=kills|deaths`: grid cells (128 game
+    units) of where the player killed or died (see `query.stats.heatmap`)."""
+    kind = choice_param(request.query_params, "kind", stats.HEATMAP_KINDS, "kills")
+    return _json(await stats.heatmap(request.app.state.engines, request.path_params["map_name"],
+                                     player_id=request.path_params["player_id"], kind=kind))
+
+
+async def map_heatmap(request: Request) -> Response:
+    """`GET /api/v1/stats/heatmap/{map_name}?kind=kills|deaths`: the same grid over all players."""
+    kind = choice_param(request.query_params, "kind", stats.HEATMAP_KINDS, "kills")
+    return _json(await stats.heatmap(request.app.state.engines, request.path_params["map_name"],
+                                     player_id=None, kind=kind))
+
+
+async def matches(request: Request) -> Response:
+    """`GET /api/v1/stats/matches?server_id=&map_name=&limit=&offset=`: matches, newest first."""
+    q = request.query_params
+    limit, offset = paging(q)
+    body = await stats.list_matches(request.app.state.engines, server_id=int_param(q, "server_id", None, lo=1),
+                                    map_name=q.get("map_name") or None, limit=limit, offset=offset)
+    return _json({"limit": limit, "offset": offset, **body})
+
+
+async def match(request: Request) -> Response:
+    """`GET /api/v1/stats/match/{match_id}`: the match and its scoreboard; 404 if unknown."""
+    return _json(await stats.match_scoreboard(request.app.state.engines, request.path_params["match_id"]))
+
+
+async def match_timeline(request: Request) -> Response:
+    """`GET /api/v1/stats/match/{match_id}/timeline?type=player_kill&type=...&limit=1..10000&offset=`:
+    the match's events in game-clock order (default limit 1000)."""
+    q = request.query_params
+    limit = int_param(q, "limit", 1000, lo=1, hi=10_000)
+    offset = int_param(q, "offset", 0, lo=0)
+    body = await stats.match_timeline(request.app.state.engines, request.path_params["match_id"],
+                                      types=q.getlist("type") or None, limit=limit, offset=offset)
+    return _json({"limit": limit, "offset": offset, **body})
+
+
+routes = [
+    Route("/api/v1/stats/leaderboard", leaderboard),
+    Route("/api/v1/stats/leaderboard/weapon/{weapon}", weapon_leaderboard),
+    Route("/api/v1/stats/leaderboard/map/{map_name:path}", map_leaderboard),
+    Route("/api/v1/stats/player/{player_id}", player),
+    Route("/api/v1/stats/player/{player_id}/heatmap/{map_name:path}", player_heatmap),
+    Route("/api/v1/stats/heatmap/{map_name:path}", map_heatmap),
+    Route("/api/v1/stats/matches", matches),
+    Route("/api/v1/stats/match/{match_id}", match),
+    Route("/api/v1/stats/match/{match_id}/timeline", match_timeline),
+]

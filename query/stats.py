@@ -1,0 +1,259 @@
+"""Read-side query functions: each returns the JSON-ready dict that both the JSON route and the
+HTML page of a view render (Datasette's rule: one query function per view).
+
+All of them read the aggregate tables with sum()/-Merge and GROUP BY (their rows merge only
+eventually) — never a scan of raw_events for a leaderboard. raw_events serves the match timeline,
+where its sort key (match_id first) makes the read a range, not a scan.
+
+Definitions (the same as the materialized columns of `clickhouse/0002_raw_events.sql`):
+`kills` counts only kills of other, non-team players; `deaths` counts every death, including
+`suicides` and `world_deaths`; `team_kills` are their own counter. `kd` = kills / deaths (kills when
+deaths is 0). `accuracy` = shots_hit / shots_fired (0 without shots). `damage` = damage dealt to
+other players (hit points). Times are ISO-8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fragstats.errors import ApiError
+
+# stat name -> ORDER BY expression over the summed columns
+LEADERBOARD_STATS = {
+    "kills": "kills",
+    "deaths": "deaths",
+    "kd": "kd",
+    "headshots": "headshots",
+    "accuracy": "accuracy",
+    "damage": "damage_dealt",
+    "suicides": "suicides",
+}
+
+_TOTALS = """
+    sum(kills) AS kills, sum(deaths) AS deaths, sum(suicides) AS suicides, sum(team_kills) AS team_kills,
+    sum(world_deaths) AS world_deaths, sum(headshots) AS headshots,
+    round(sum(damage_dealt), 1) AS damage_dealt, round(sum(damage_taken), 1) AS damage_taken,
+    sum(shots_fired) AS shots_fired, sum(shots_hit) AS shots_hit,
+    round(if(deaths = 0, kills, kills / deaths), 3) AS kd,
+    round(if(shots_fired = 0, 0, shots_hit / shots_fired), 4) AS accuracy"""
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _clean(rows: list[dict]) -> list[dict]:
+    return [{k: _iso(v) for k, v in row.items()} for row in rows]
+
+
+def _ranked(rows: list[dict], offset: int) -> tuple[int, list[dict]]:
+    total = rows[0].pop("total") if rows else 0
+    for i, row in enumerate(rows):
+        row.pop("total", None)
+        row["rank"] = offset + i + 1
+    return int(total), rows
+
+
+async def leaderboard(engines, *, stat: str, since: dt.date | None, server_id: int | None,
+                      limit: int, offset: int) -> dict:
+    """Players ranked by `stat` over days >= `since` (None: all time), optionally one server.
+
+    Returns `{"total": players matching, "players": [{"rank", "player_id", "player_name", "kills",
+    "deaths", "suicides", "team_kills", "world_deaths", "headshots", "damage_dealt", "damage_taken",
+    "shots_fired", "shots_hit", "kd", "accuracy"}]}`. Raises ApiError 400 for an unknown stat.
+    """
+    order = LEADERBOARD_STATS.get(stat)
+    if order is None:
+        raise ApiError(400, "invalid_parameter", f"stat must be one of {sorted(LEADERBOARD_STATS)}")
+    where = ["1"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if since is not None:
+        where.append("day >= {since:Date}")
+        params["since"] = since
+    if server_id is not None:
+        where.append("server_id = {server_id:UInt32}")
+        params["server_id"] = server_id
+    rows = await engines.query_dicts(f"""
+        SELECT player_id, argMax(player_name, day) AS player_name, {_TOTALS}, count() OVER () AS total
+        FROM player_daily WHERE {' AND '.join(where)}
+        GROUP BY player_id
+        ORDER BY {order} DESC, kills DESC, player_id
+        LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
+    total, players = _ranked(_clean(rows), offset)
+    return {"total": total, "players": players}
+
+
+async def _breakdown(engines, table: str, key: str, value: str, server_id: int | None, limit: int,
+                     offset: int, columns: str) -> tuple[int, list[dict]]:
+    where = [f"{key} = {{value:String}}"]
+    params: dict[str, Any] = {"value": value, "limit": limit, "offset": offset}
+    if server_id is not None:
+        where.append("server_id = {server_id:UInt32}")
+        params["server_id"] = server_id
+    rows = await engines.query_dicts(f"""
+        SELECT player_id, anyLast(player_name) AS player_name, {columns}, count() OVER () AS total
+        FROM {table} WHERE {' AND '.join(where)}
+        GROUP BY player_id
+        ORDER BY kills DESC, player_id
+        LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
+    return _ranked(_clean(rows), offset)
+
+
+_WEAPON_COLUMNS = """sum(kills) AS kills, sum(deaths) AS deaths, sum(headshots) AS headshots,
+    round(sum(damage_dealt), 1) AS damage_dealt, sum(shots_fired) AS shots_fired, sum(shots_hit) AS shots_hit,
+    round(if(shots_fired = 0, 0, shots_hit / shots_fired), 4) AS accuracy"""
+_MAP_COLUMNS = """sum(kills) AS kills, sum(deaths) AS deaths, sum(suicides) AS suicides,
+    sum(team_kills) AS team_kills, sum(world_deaths) AS world_deaths, sum(headshots) AS headshots,
+    round(if(deaths = 0, kills, kills / deaths), 3) AS kd"""
+
+
+async def weapon_leaderboard(engines, weapon: str, *, server_id: int | None, limit: int, offset: int) -> dict:
+    """Players ranked by kills with `weapon` (all time): `{"weapon", "total", "players": [{"rank",
+    "player_id", "player_name", "kills", "deaths", "headshots", "damage_dealt", "shots_fired", "shots_hit",
+    "accuracy"}]}`; deaths are deaths by that weapon."""
+    total, players = await _breakdown(engines, "player_weapon", "weapon", weapon, server_id, limit, offset,
+                                      _WEAPON_COLUMNS)
+    return {"weapon": weapon, "total": total, "players": players}
+
+
+async def map_leaderboard(engines, map_name: str, *, server_id: int | None, limit: int, offset: int) -> dict:
+    """Players ranked by kills on `map_name` (all time): `{"map_name", "total", "players": [{"rank",
+    "player_id", "player_name", "kills", "deaths", "suicides", "team_kills", "world_deaths", "headshots", "kd"}]}`."""
+    total, players = await _breakdown(engines, "player_map", "map_name", map_name, server_id, limit, offset,
+                                      _MAP_COLUMNS)
+    return {"map_name": map_name, "total": total, "players": players}
+
+
+async def player_profile(engines, player_id: str) -> dict:
+    """Totals, per weapon, per map and the 20 latest matches of one player.
+
+    `{"player_id", "player_name", "totals": {...same counters as the leaderboard}, "first_day",
+    "last_day", "weapons": [{"weapon", "kills", "deaths", "headshots", "damage_dealt", "shots_fired",
+    "shots_hit", "accuracy"}], "maps": [{"map_name", "kills", "deaths", ...}], "matches": [{"match_id",
+    "server_id", "map_name", "started_at", "kills", "deaths", ...}]}`. Raises ApiError 404 for a player
+    never seen.
+    """
+    p = {"player_id": player_id}
+    totals = await engines.query_dicts(f"""
+        SELECT argMax(player_name, day) AS player_name, min(day) AS first_day, max(day) AS last_day, {_TOTALS}
+        FROM player_daily WHERE player_id = {{player_id:String}} HAVING count() > 0""", p)
+    if not totals:
+        raise ApiError(404, "not_found", f"no player {player_id!r}")
+    head = _clean(totals)[0]
+    weapons = await engines.query_dicts(f"""
+        SELECT weapon, {_WEAPON_COLUMNS} FROM player_weapon WHERE player_id = {{player_id:String}}
+        GROUP BY weapon ORDER BY kills DESC, weapon""", p)
+    maps = await engines.query_dicts(f"""
+        SELECT map_name, {_MAP_COLUMNS} FROM player_map WHERE player_id = {{player_id:String}}
+        GROUP BY map_name ORDER BY kills DESC, map_name""", p)
+    matches = await engines.query_dicts("""
+        SELECT match_id, server_id, max(map_name) AS map_name, min(started_at) AS started_at,
+               sum(kills) AS kills, sum(deaths) AS deaths, sum(suicides) AS suicides, sum(headshots) AS headshots
+        FROM player_match WHERE player_id = {player_id:String}
+        GROUP BY match_id, server_id ORDER BY started_at DESC LIMIT 20""", p)
+    name = head.pop("player_name")
+    first_day, last_day = head.pop("first_day"), head.pop("last_day")
+    return {"player_id": player_id, "player_name": name, "first_day": first_day, "last_day": last_day,
+            "totals": head, "weapons": _clean(weapons), "maps": _clean(maps), "matches": _clean(matches)}
+
+
+HEATMAP_CELL_UNITS = 128
+HEATMAP_KINDS = {"kills": "kill", "deaths": "death"}
+
+
+async def heatmap(engines, map_name: str, *, player_id: str | None, kind: str) -> dict:
+    """Kill or death positions on `map_name` as grid cells, for one player or (None) everyone.
+
+    `{"map_name", "player_id", "kind", "cell_size": 128 (game units), "cells": [{"x", "y", "count"}],
+    "max": largest count}`; a cell (x, y) covers [x*128, (x+1)*128) x [y*128, (y+1)*128) in game units.
+    Kill positions are where the killer stood; death positions where the victim fell.
+    """
+    where = ["map_name = {map_name:String}", "heat = {heat:String}"]
+    params: dict[str, Any] = {"map_name": map_name, "heat": HEATMAP_KINDS[kind]}
+    if player_id is not None:
+        where.append("player_id = {player_id:String}")
+        params["player_id"] = player_id
+    rows = await engines.query(f"""
+        SELECT cell_x, cell_y, sum(events) AS n FROM heatmap_cells WHERE {' AND '.join(where)}
+        GROUP BY cell_x, cell_y ORDER BY cell_x, cell_y""", params)
+    cells = [{"x": x, "y": y, "count": n} for x, y, n in rows]
+    return {"map_name": map_name, "player_id": player_id, "kind": kind, "cell_size": HEATMAP_CELL_UNITS,
+            "cells": cells, "max": max((c["count"] for c in cells), default=0)}
+
+
+_MATCH_COLUMNS = """server_id, match_id, max(session_id) AS session_id, max(map_name) AS map_name,
+    max(gametype) AS gametype, min(started_at) AS started_at, max(last_event_at) AS last_event_at,
+    max(has_end) = 1 AS ended, sum(events) AS events, sum(kills) AS kills, uniqArrayMerge(players) AS players"""
+
+
+async def list_matches(engines, *, server_id: int | None, map_name: str | None, limit: int, offset: int) -> dict:
+    """Matches, newest first: `{"total", "matches": [{"server_id", "match_id", "session_id", "map_name",
+    "gametype", "started_at", "last_event_at", "ended", "events", "kills", "players"}]}`."""
+    where = ["1"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if server_id is not None:
+        where.append("server_id = {server_id:UInt32}")
+        params["server_id"] = server_id
+    having = ""
+    if map_name:
+        having = "HAVING map_name = {map_name:String}"
+        params["map_name"] = map_name
+    rows = await engines.query_dicts(f"""
+        SELECT {_MATCH_COLUMNS}, count() OVER () AS total FROM matches WHERE {' AND '.join(where)}
+        GROUP BY server_id, match_id {having}
+        ORDER BY started_at DESC, match_id LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
+    rows = _clean(rows)
+    total = rows[0]["total"] if rows else 0
+    for row in rows:
+        row.pop("total")
+    return {"total": int(total), "matches": rows}
+
+
+async def match_scoreboard(engines, match_id: str) -> dict:
+    """One match and its players: `{"match": {...as in list_matches}, "players": [{"player_id",
+    "player_name", "kills", "deaths", "suicides", "team_kills", "world_deaths", "headshots",
+    "damage_dealt", "shots_fired", "shots_hit", "kd"}]}` ordered by kills. Raises ApiError 404."""
+    p = {"match_id": match_id}
+    head = await engines.query_dicts(f"""
+        SELECT {_MATCH_COLUMNS} FROM matches WHERE match_id = {{match_id:String}}
+        GROUP BY server_id, match_id""", p)
+    if not head:
+        raise ApiError(404, "not_found", f"no match {match_id!r}")
+    players = await engines.query_dicts("""
+        SELECT player_id, anyLast(player_name) AS player_name, sum(kills) AS kills, sum(deaths) AS deaths,
+               sum(suicides) AS suicides, sum(team_kills) AS team_kills, sum(world_deaths) AS world_deaths,
+               sum(headshots) AS headshots, round(sum(damage_dealt), 1) AS damage_dealt,
+               sum(shots_fired) AS shots_fired, sum(shots_hit) AS shots_hit,
+               round(if(deaths = 0, kills, kills / deaths), 3) AS kd
+        FROM player_match WHERE match_id = {match_id:String}
+        GROUP BY player_id ORDER BY kills DESC, deaths, player_id""", p)
+    return {"match": _clean(head)[0], "players": _clean(players)}
+
+
+_TIMELINE_COLUMNS = """type, timestamp, occurred_at, received_at, server_id, map_name,
+    attacker_id, attacker_name, victim_id, victim_name, player_id, player_name, target_id, target_name,
+    weapon, mod, hitloc, damage, kill_kind,
+    attacker_x, attacker_y, attacker_z, victim_x, victim_y, victim_z, player_x, player_y, player_z,
+    message, item, extra"""
+
+
+async def match_timeline(engines, match_id: str, *, types: list[str] | None, limit: int, offset: int) -> dict:
+    """The events of one match in game-clock order: `{"match_id", "events": [{"type", "timestamp" (s, game
+    clock), "occurred_at", "received_at", ...non-empty fields}]}`; optionally only some `types`."""
+    where = ["match_id = {match_id:String}"]
+    params: dict[str, Any] = {"match_id": match_id, "limit": limit, "offset": offset}
+    if types:
+        where.append("type IN {types:Array(String)}")
+        params["types"] = types
+    rows = await engines.query_dicts(f"""
+        SELECT {_TIMELINE_COLUMNS} FROM raw_events WHERE {' AND '.join(where)}
+        ORDER BY timestamp, occurred_at LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
+    events = [{k: v for k, v in row.items() if v not in ("", None, {})} for row in _clean(rows)]
+    return {"match_id": match_id, "events": events}
