@@ -96,6 +96,8 @@ def test_partial_scores_mark_running() -> None:
     t, _ = report(t, match(t, "winners", 1), scores=[1, 0])
     assert match(t, "winners", 1).status == "running"
     assert match(t, "winners", 2).opponent1.participant_id is None
+    t, _ = report(t, match(t, "winners", 1), scores=[2, 0])
+    assert [g.status for g in match(t, "winners", 1).games] == ["completed", "completed", "not_needed"]
 
 
 def test_result_on_pending_match_is_not_ready() -> None:

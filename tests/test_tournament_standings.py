@@ -166,3 +166,19 @@ def test_disqualified_ranked_last_in_round_robin() -> None:
     rows = standings(t)
     assert rows[-1].participant_id == 1 and rows[-1].disqualified and rows[-1].place == "4"
     assert rows[0].participant_id == 2
+
+
+def test_double_elimination_without_grand_final() -> None:
+    t = play(make("double_elimination", 8, grand_final="none"), favourite)
+    assert not [m for m in t.matches if m.bracket == "grand_final"]
+    assert lifecycle.status(t) == "completed"
+    assert table(t)[:4] == [("1", 1), ("2", 2), ("3", 3), ("4", 4)]
+
+
+def test_standings_while_running_share_the_top_range() -> None:
+    t = make("single_elimination", 8)
+    first = next(m for m in t.matches if m.status == "ready")
+    t, _ = results.report_result(t, first.id, scores=[1, 0], actor="org", at=AT)
+    places = dict((pid, place) for place, pid in table(t))
+    assert places[first.opponent2.participant_id] == "8"
+    assert places[first.opponent1.participant_id] == "1-7"

@@ -156,6 +156,7 @@ def status(t: Tournament) -> Literal["setup", "running", "completed"]:
         return "running"
     if t.format in ("swiss", "valve_swiss") and not swiss.is_finished(t):
         return "running"
-    if groups.uses_groups(t) and t.settings.advance_per_group > 0 and not groups.playoff_matches(t):
+    if (groups.uses_groups(t) and t.settings.advance_per_group > 0 and not groups.playoff_matches(t)
+            and len(groups.qualifiers(t)) >= 2):
         return "running"
     return "completed"

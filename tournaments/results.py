@@ -119,6 +119,10 @@ def _apply(m: Match, out: _Outcome) -> None:
     if out.games is not None and m.games:
         for g, scores in zip(m.games, out.games):
             g.status, g.scores = "completed", list(scores)
+    elif m.games and out.score1 is not None and out.score2 is not None:
+        # Series score only: that many games were played, their scores are unknown.
+        for g in m.games[: out.score1 + out.score2]:
+            g.status = "completed"
     if out.decided:
         o1.result = "draw" if out.winner is None else "win" if out.winner == 1 else "loss"
         o2.result = "draw" if out.winner is None else "win" if out.winner == 2 else "loss"
