@@ -10,6 +10,7 @@ Used by the ``round_robin`` format when ``groups > 1`` or ``advance_per_group > 
 The playoff is built as soon as the last group match is decided. Its seeds go by group rank,
 then group number (A1, B1, C1, D1, A2, B2, ...), which with the standard ordering keeps two
 participants of the same group apart in the first playoff round whenever two advance per group.
+In playoff matches ``Opponent.seed`` is the playoff seed (1 = best qualifier).
 A correction in a group that changes a winner removes a playoff nobody has started (it is rebuilt
 when the groups are complete again) and needs ``force`` once a playoff match has started.
 """
@@ -29,6 +30,7 @@ PLAYOFF_BRACKETS = ("winners", "third_place")
 
 
 def uses_groups(t: Tournament) -> bool:
+    """True when a round robin is split into groups or feeds a playoff."""
     return t.format == "round_robin" and (t.settings.groups > 1 or t.settings.advance_per_group > 0)
 
 
@@ -44,10 +46,12 @@ def build_groups(t: Tournament) -> list[Match]:
 
 
 def group_matches(t: Tournament) -> list[Match]:
+    """Matches of the group stage."""
     return [m for m in t.matches if m.bracket == "group"]
 
 
 def playoff_matches(t: Tournament) -> list[Match]:
+    """Matches of the playoff (empty until every group match is decided)."""
     return [m for m in t.matches if m.bracket in PLAYOFF_BRACKETS]
 
 
@@ -86,4 +90,5 @@ def maybe_build_playoff(t: Tournament) -> None:
 
 
 def drop_playoff(t: Tournament) -> None:
+    """Remove the playoff (mutates ``t``); a group correction changed who qualifies."""
     t.matches = [m for m in t.matches if m.bracket not in PLAYOFF_BRACKETS]

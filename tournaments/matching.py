@@ -88,4 +88,5 @@ def max_matching(n: int, adj: Sequence[Sequence[int]]) -> list[int]:
 
 
 def matching_size(n: int, adj: Sequence[Sequence[int]]) -> int:
+    """Number of edges in a maximum matching."""
     return sum(1 for v in max_matching(n, adj) if v != -1) // 2

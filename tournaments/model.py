@@ -157,8 +157,10 @@ def effective_seeds(t: Tournament) -> dict[int, int]:
 
 
 def match_by_id(t: Tournament) -> dict[int, Match]:
+    """Index of the matches by id (the records themselves, not copies)."""
     return {m.id: m for m in t.matches}
 
 
 def next_match_id(t: Tournament) -> int:
+    """The id for a new match: one past the largest so far (ids are never reused in a state)."""
     return max((m.id for m in t.matches), default=-1) + 1

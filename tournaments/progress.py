@@ -13,10 +13,12 @@ STARTED = ("running", "completed")
 
 
 def slot(m: Match, n: int) -> Opponent | None:
+    """Side ``n`` (1 or 2) of ``m``."""
     return m.opponent1 if n == 1 else m.opponent2
 
 
 def set_slot(m: Match, n: int, value: Opponent | None) -> None:
+    """Replace side ``n`` (1 or 2) of ``m``."""
     if n == 1:
         m.opponent1 = value
     else:
@@ -29,10 +31,12 @@ def is_real(m: Match) -> bool:
 
 
 def fresh_games(best_of: int) -> list[Game]:
+    """Unplayed games of a best-of series; a best of 1 keeps no game list."""
     return [Game(number=i + 1) for i in range(best_of)] if best_of > 1 else []
 
 
 def clear_result(m: Match) -> None:
+    """Forget scores, results, forfeits and games of ``m`` (participants stay)."""
     for o in (m.opponent1, m.opponent2):
         if o is not None:
             o.score, o.result, o.forfeit = None, None, False
@@ -63,7 +67,7 @@ def forfeit(m: Match, side: int) -> None:
     m.status = "completed"
 
 
-def _seed_of(t: Tournament, pid: int, feeder: Match) -> int | None:
+def _seed_of(pid: int, feeder: Match) -> int | None:
     for o in (feeder.opponent1, feeder.opponent2):
         if o is not None and o.participant_id == pid:
             return o.seed
@@ -72,7 +76,7 @@ def _seed_of(t: Tournament, pid: int, feeder: Match) -> int | None:
 
 def _place(t: Tournament, link: Link, pid: int | None, feeder: Match) -> None:
     target = match_by_id(t)[link.match_id]
-    set_slot(target, link.slot, None if pid is None else Opponent(participant_id=pid, seed=_seed_of(t, pid, feeder)))
+    set_slot(target, link.slot, None if pid is None else Opponent(participant_id=pid, seed=_seed_of(pid, feeder)))
     refresh(t, target)
 
 

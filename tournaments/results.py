@@ -45,6 +45,7 @@ def _find(t: Tournament, match_id: int) -> Match:
 
 
 def draws_allowed(t: Tournament, m: Match) -> bool:
+    """Draws exist in round robin (groups too) and score-group Swiss only."""
     return m.bracket in ("round_robin", "group", "swiss") and t.format != "valve_swiss"
 
 

@@ -28,6 +28,7 @@ T = TypeVar("T")
 
 
 def next_power_of_two(n: int) -> int:
+    """Smallest power of two >= ``n`` (the padded bracket size)."""
     size = 1
     while size < n:
         size *= 2
@@ -55,24 +56,29 @@ def inner_outer(items: Sequence[T]) -> list[T]:
 
 
 def natural(items: Sequence[T]) -> list[T]:
+    """1v2, 3v4, ..."""
     return list(items)
 
 
 def reverse(items: Sequence[T]) -> list[T]:
+    """The list backwards."""
     return list(reversed(items))
 
 
 def half_shift(items: Sequence[T]) -> list[T]:
+    """Second half first."""
     half = len(items) // 2
     return list(items[half:]) + list(items[:half])
 
 
 def reverse_half_shift(items: Sequence[T]) -> list[T]:
+    """Each half backwards."""
     half = len(items) // 2
     return list(reversed(items[:half])) + list(reversed(items[half:]))
 
 
 def pair_flip(items: Sequence[T]) -> list[T]:
+    """Each consecutive pair swapped."""
     out: list[T] = []
     for i in range(0, len(items) - 1, 2):
         out += [items[i + 1], items[i]]

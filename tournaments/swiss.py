@@ -63,14 +63,17 @@ def total_rounds(t: Tournament) -> int:
 
 
 def swiss_matches(t: Tournament) -> list[Match]:
+    """Matches of the Swiss stage, byes included."""
     return [m for m in t.matches if m.bracket == "swiss"]
 
 
 def current_round(t: Tournament) -> int:
+    """Number of the last paired round (0 before the start)."""
     return max((m.round for m in swiss_matches(t)), default=0)
 
 
 def played_pairs(matches: list[Match]) -> Played:
+    """Pairs of participants that have already met (byes excluded)."""
     return {
         frozenset((m.opponent1.participant_id, m.opponent2.participant_id))  # type: ignore[arg-type]
         for m in matches
@@ -303,7 +306,8 @@ def pair_round(t: Tournament, *, actor: str, at: dt.datetime, round: int | None 
 
     ``round`` makes the call idempotent: asking for a round that already exists returns the
     state unchanged and no entries; asking for any other round than the next raises
-    ``StageError``. Also raises ``RoundNotComplete`` (409) and ``StageError`` (409, not a Swiss
+    ``StageError``. Without ``round``, a repeated call finds the new round unplayed and raises
+    ``RoundNotComplete``, so it never creates a round twice either. Also raises ``RoundNotComplete`` (409) and ``StageError`` (409, not a Swiss
     tournament, not started, or stage over).
     """
     if t.format not in ("swiss", "valve_swiss"):
