@@ -7,6 +7,8 @@ import random
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tournaments import lifecycle, results, standings, swiss
 from tournaments.errors import DownstreamStarted, InvalidResult, MatchNotReady, NotFound
@@ -254,3 +256,51 @@ def test_disqualification_in_round_robin_keeps_played_results() -> None:
     assert audit == [] and again == t
     with pytest.raises(NotFound):
         results.disqualify(t, 42, actor="admin", at=AT)
+
+
+# --- random operations keep the model consistent ------------------------------------------------
+
+def _consistent(t: Tournament) -> None:
+    seen = set()
+    for m in t.matches:
+        sides = (m.opponent1, m.opponent2)
+        for o in sides:
+            if o is not None and o.participant_id is not None:
+                key = (m.bracket, m.group, m.round, o.participant_id)
+                assert key not in seen  # nobody twice in a round
+                seen.add(key)
+        if m.status in ("ready", "running"):
+            assert all(o is not None and o.participant_id is not None for o in sides)
+        if m.status == "completed" and None not in sides:
+            assert {m.opponent1.result, m.opponent2.result} in ({"win", "loss"}, {"draw"})
+
+
+@given(seed=st.integers(0, 10**6), fmt=st.sampled_from(
+    ["single_elimination", "double_elimination", "round_robin", "swiss", "valve_swiss"]))
+@settings(max_examples=40, deadline=None)
+def test_random_results_corrections_and_disqualifications(seed: int, fmt: str) -> None:
+    rng = random.Random(seed)
+    n = rng.randint(2, 12)
+    t = make(fmt, n, **({"decider_best_of": 1} if fmt == "valve_swiss" else {}))
+    for _ in range(600):
+        if lifecycle.status(t) == "completed":
+            break
+        _consistent(t)
+        open_ = [m for m in t.matches if m.status in ("ready", "running")]
+        done = [m for m in t.matches if m.status == "completed" and m.opponent1 and m.opponent2]
+        r = rng.random()
+        try:
+            if r < 0.03:
+                t, _ = results.disqualify(t, rng.choice(t.participants).id, actor="org", at=AT)
+            elif r < 0.15 and done:
+                m = rng.choice(done)
+                t, _ = report(t, m, scores=rng.choice([[1, 0], [0, 1]]), force=rng.random() < 0.5)
+            elif open_:
+                t, _ = report(t, rng.choice(open_), scores=rng.choice([[1, 0], [0, 1]]))
+            else:
+                t, _ = swiss.pair_round(t, actor="org", at=AT)
+        except DownstreamStarted:
+            pass
+    assert lifecycle.status(t) == "completed"
+    _consistent(t)
+    assert sorted(s.participant_id for s in standings.standings(t)) == list(range(1, n + 1))
