@@ -162,5 +162,6 @@ def match_by_id(t: Tournament) -> dict[int, Match]:
 
 
 def next_match_id(t: Tournament) -> int:
-    """The id for a new match: one past the largest so far (ids are never reused in a state)."""
+    """The id for a new match: one past the largest in this state (ids of removed Swiss rounds or
+    playoffs are given out again, so the store updates those rows)."""
     return max((m.id for m in t.matches), default=-1) + 1
