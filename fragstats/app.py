@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         from ingest.context import MatchContexts
+        from ingest.live import LiveState
         from ingest.pipeline import Pipeline
         from ingest.spool import Spool
 
@@ -90,6 +91,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pipeline = Pipeline(settings, engines.ch_writer, metrics, Spool(data_dir / "spool"),
                                 MatchContexts(engines.redis))
             app.state.pipeline = pipeline
+            live = LiveState(engines.redis, settings.live_ttl_s, metrics.live_servers.set)
+            pipeline.after_commit.append(live.update)
             for hook in app.state.after_commit_factories:
                 pipeline.after_commit.append(hook(app))
             pipeline.start()

@@ -142,6 +142,11 @@ WIRE_FIELDS: dict[str, frozenset[str]] = {
 UNKNOWN_WIRE_FIELDS = frozenset(UnknownEvent.__struct_fields__) - SERVER_OWNED
 
 
+def event_type(event: Event | UnknownEvent) -> str:
+    """The wire `type` of a decoded event (the Struct's tag, or the unknown type's own field)."""
+    return type(event).__struct_config__.tag or event.type
+
+
 def all_columns() -> dict[str, object]:
     """Every column the known types can fill, name -> Python type (for docs and DDL checks)."""
     cols: dict[str, object] = {}
