@@ -430,3 +430,31 @@ async def test_concurrent_results_lose_no_update(client, orgs) -> None:
     assert len({e["match_id"] for e in audit if e["action"] == "report_result" and e["before"]
                 and e["before"]["round"] == 1}) == 8
 
+
+
+async def test_odd_input_is_a_4xx_never_a_500(client, orgs) -> None:
+    a, _, _ = orgs
+    tid, semi1, _, _ = await four_player_final(client, a)
+    setup = await create(client, a, "swiss", 0, start=False)
+    big = 2**40
+    cases = [
+        ("get", f"{API}/{big}", None), ("get", f"{API}/{big}/audit", None),
+        ("get", f"{API}/{tid}/matches/{big}", None), ("post", f"{API}/{big}/start", None),
+        ("post", f"{API}/{tid}/matches/{big}/result", {"scores": [1, 0]}),
+        ("post", f"{API}/{tid}/participants/{big}/disqualify", None),
+        ("get", f"{API}/{tid}/audit?match_id={big}", None), ("get", f"{API}?owner_key_id={big}", None),
+        ("get", f"{API}?offset={big * big}", None),
+        ("post", f"{API}/{setup}/participants", {"name": "x", "seed": big}),
+        ("post", f"{API}/{setup}/participants", {"name": "nul\u0000byte"}),
+        ("post", API, {"name": "nul\u0000byte", "format": "swiss"}),
+        ("post", API, {"name": "x", "format": "swiss", "settings": {"rounds": big}}),
+        ("post", API, {"name": "x", "format": "swiss", "settings": []}),
+        ("post", f"{API}/{tid}/matches/{semi1['id']}/result", {"scores": [big * big, 0]}),
+        ("post", f"{API}/{tid}/matches/{semi1['id']}/result", {"scores": [1, 0], "winner": big}),
+        ("post", f"{API}/{tid}/rounds", {"round": big}),
+    ]
+    for method, url, body in cases:
+        kw = {"json": body} if body is not None else {}
+        resp = await client.request(method, url, headers=a, **kw)
+        assert 200 <= resp.status_code < 500, (method, url, body, resp.status_code, resp.text)
+        assert resp.headers["content-type"].startswith("application/json"), url

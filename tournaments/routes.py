@@ -34,6 +34,7 @@ from .errors import TournamentError
 from .model import FORMATS, Match, Participant, Tournament
 
 Handler = Callable[[Request], Awaitable[Response]]
+INT4_MAX = 2**31 - 1  # ids, seeds and rounds are Postgres integers
 
 
 class NewTournament(msgspec.Struct, forbid_unknown_fields=True):
@@ -86,7 +87,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _int_param(request: Request, name: str, default: int | None, lo: int = 0, hi: int | None = None) -> int | None:
+def _int_param(request: Request, name: str, default: int | None, lo: int = 0, hi: int = INT4_MAX) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -94,13 +95,32 @@ def _int_param(request: Request, name: str, default: int | None, lo: int = 0, hi
         value = int(raw)
     except ValueError:
         raise ApiError(400, "bad_request", f"{name} must be an integer") from None
-    if value < lo or (hi is not None and value > hi):
-        raise ApiError(400, "bad_request", f"{name} must be in {lo}..{hi if hi is not None else ''}")
+    if not lo <= value <= hi:
+        raise ApiError(400, "bad_request", f"{name} must be in {lo}..{hi}")
+    return value
+
+
+def _path_id(request: Request, name: str) -> int:
+    """An id from the path; one too large to be stored cannot exist (404)."""
+    value = request.path_params[name]
+    if value > INT4_MAX:
+        what = name.removesuffix("_id")
+        raise ApiError(404, "not_found", f"{what} {value} does not exist")
     return value
 
 
 def _tid(request: Request) -> int:
-    return request.path_params["tournament_id"]
+    return _path_id(request, "tournament_id")
+
+
+def _name(raw: str) -> str:
+    """A tournament or participant name: trimmed, 1..200 characters, no control characters."""
+    name = raw.strip()
+    if not 1 <= len(name) <= 200:
+        raise ApiError(422, "invalid_body", "name must be 1..200 characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ApiError(422, "invalid_body", "name must not contain control characters")
+    return name
 
 
 async def _writer(request: Request) -> Principal:
@@ -149,9 +169,7 @@ async def create_tournament(request: Request) -> Response:
     """
     principal = await _writer(request)
     spec = await read_json(request, NewTournament)
-    name = spec.name.strip()
-    if not 1 <= len(name) <= 200:
-        raise ApiError(422, "invalid_body", "name must be 1..200 characters")
+    name = _name(spec.name)
     t = lifecycle.new_tournament(spec.format, spec.settings)
     meta = await store.create(request.app.state.engines.pg, name, t, principal.key_id,
                               actor=principal.label, at=_now())
@@ -213,11 +231,12 @@ async def add_participant(request: Request) -> Response:
     """
     principal = await _writer(request)
     spec = await read_json(request, NewParticipant)
-    if len(spec.name.strip()) > 200:
-        raise ApiError(422, "invalid_body", "name must be at most 200 characters")
+    name = _name(spec.name)
+    if spec.seed is not None and spec.seed > INT4_MAX:
+        raise ApiError(422, "invalid_body", f"seed must be at most {INT4_MAX}")
     async with store.write(request.app.state.engines.pg, _tid(request)) as w:
         _check_owner(principal, w.meta)
-        new, p, entries = lifecycle.add_participant(w.state, spec.name.strip(), spec.seed,
+        new, p, entries = lifecycle.add_participant(w.state, name, spec.seed,
                                                     actor=principal.label, at=_now())
         await w.save(new, entries)
     return _json(participant_json(p), 201)
@@ -240,7 +259,7 @@ async def disqualify(request: Request) -> Response:
     200 `{"participant": {...}, "changed": [match ids]}`; 404 unknown participant; 401/403.
     """
     principal = await _writer(request)
-    pid = request.path_params["participant_id"]
+    pid = _path_id(request, "participant_id")
     async with store.write(request.app.state.engines.pg, _tid(request)) as w:
         _check_owner(principal, w.meta)
         new, entries = await asyncio.to_thread(results.disqualify, w.state, pid, actor=principal.label, at=_now())
@@ -310,7 +329,7 @@ async def list_matches(request: Request) -> Response:
 async def get_match(request: Request) -> Response:
     """`GET /api/v1/tournaments/{id}/matches/{match_id}`: 200 one match (shape of `/matches`); 404."""
     _, t = await store.load(request.app.state.engines.pg, _tid(request))
-    mid = request.path_params["match_id"]
+    mid = _path_id(request, "match_id")
     m = next((x for x in t.matches if x.id == mid), None)
     if m is None:
         raise ApiError(404, "not_found", f"match {mid} does not exist in this tournament")
@@ -322,7 +341,7 @@ async def start_match(request: Request) -> Response:
     """`POST /api/v1/tournaments/{id}/matches/{match_id}/start` (owner or admin), no body: a `ready`
     match becomes `running`. 200 `{"match": {...}, "changed": [ids]}`; 409 when not ready; 401/403/404."""
     principal = await _writer(request)
-    mid = request.path_params["match_id"]
+    mid = _path_id(request, "match_id")
     async with store.write(request.app.state.engines.pg, _tid(request)) as w:
         _check_owner(principal, w.meta)
         new, entries = results.start_match(w.state, mid, actor=principal.label, at=_now())
@@ -348,7 +367,7 @@ async def report_result(request: Request) -> Response:
     """
     principal = await _writer(request)
     spec = await read_json(request, ResultReport)
-    mid = request.path_params["match_id"]
+    mid = _path_id(request, "match_id")
     async with store.write(request.app.state.engines.pg, _tid(request)) as w:
         _check_owner(principal, w.meta)
         new, entries = await asyncio.to_thread(
