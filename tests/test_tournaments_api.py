@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import msgspec
 import pytest
 
 from conftest import ADMIN
@@ -118,6 +119,23 @@ async def test_double_elimination_with_grand_final_reset(client, orgs) -> None:
     assert [r["place"] for r in rows[:3]] == ["1", "2", "3"]
     t = await ok(await client.get(f"{API}/{tid}"))
     assert t["status"] == "completed" and t["settings"]["grand_final"] == "double"
+
+
+async def test_double_elimination_reset_is_played_when_the_losers_champion_wins(client, orgs) -> None:
+    a, _, _ = orgs
+    tid = await create(client, a, "double_elimination", 4, {"grand_final": "double"})
+
+    def upset_first_final(m: dict) -> dict:
+        body = better_wins(m)
+        if m["bracket"] == "grand_final" and m["round"] == 1:
+            body["scores"].reverse()
+        return body
+
+    await play_out(client, tid, a, upset_first_final)
+    finals = sorted((m for m in await matches(client, tid) if m["bracket"] == "grand_final"), key=lambda m: m["round"])
+    assert [m["status"] for m in finals] == ["completed", "completed"]
+    assert finals[0]["opponent2"]["result"] == "win" and finals[1]["opponent1"]["result"] == "win"
+    assert places(await standings(client, tid))[:2] == [("p1", "1"), ("p2", "2")]
 
 
 async def test_round_robin_double_cycle(client, orgs) -> None:
@@ -458,3 +476,83 @@ async def test_odd_input_is_a_4xx_never_a_500(client, orgs) -> None:
         resp = await client.request(method, url, headers=a, **kw)
         assert 200 <= resp.status_code < 500, (method, url, body, resp.status_code, resp.text)
         assert resp.headers["content-type"].startswith("application/json"), url
+
+
+# --- the API is the engine plus storage --------------------------------------------------------
+
+MIRROR_CASES = [
+    ("single_elimination", 7, {"third_place": True, "best_of": 3}, 1),
+    ("double_elimination", 6, {"grand_final": "double"}, 2),
+    ("round_robin", 5, {}, 3),
+    ("round_robin", 9, {"groups": 3, "advance_per_group": 2, "third_place": True}, 4),
+    ("swiss", 7, {"rounds": 4}, 5),
+    ("valve_swiss", 10, {}, 6),
+]
+
+
+@pytest.mark.parametrize("fmt,n,settings,seed", MIRROR_CASES)
+async def test_random_operations_match_the_pure_engine(client, orgs, fmt, n, settings, seed) -> None:
+    """Random results, corrections (forced or not), forfeits and disqualifications through the API
+    leave the stored state equal to the engine's own, step by step, and errors agree in status."""
+    import datetime as dt
+    import random
+
+    from tournaments import lifecycle, results, swiss
+    from tournaments import standings as pure_standings
+    from tournaments.errors import TournamentError
+
+    a, _, _ = orgs
+    rng = random.Random(seed)
+    at = dt.datetime.now(dt.timezone.utc)
+    tid = await create(client, a, fmt, n, settings)
+    local = lifecycle.new_tournament(fmt, settings)
+    for i in range(1, n + 1):
+        local, _, _ = lifecycle.add_participant(local, f"p{i}", i, actor="x", at=at)
+    local, _ = lifecycle.start(local, actor="x", at=at)
+
+    def outcome(m) -> dict:
+        r = rng.random()
+        if r < 0.1:
+            return {"forfeit": rng.choice([1, 2])}
+        if m.best_of == 1:
+            draw = m.bracket in ("round_robin", "group", "swiss") and fmt != "valve_swiss" and r < 0.25
+            return {"scores": [7, 7] if draw else rng.choice([[16, 4], [4, 16]])}
+        need = m.best_of // 2 + 1
+        return {"scores": rng.choice([[need, rng.randrange(need)], [rng.randrange(need), need]])}
+
+    for _ in range(400):
+        if lifecycle.status(local) == "completed":
+            break
+        open_ = [m for m in local.matches if m.status in ("ready", "running") and m.opponent1 and m.opponent2]
+        done = [m for m in local.matches if m.status == "completed" and m.opponent1 and m.opponent2]
+        r = rng.random()
+        if r < 0.04:
+            pid = rng.choice(local.participants).id
+            op = (lambda t, pid=pid: results.disqualify(t, pid, actor="x", at=at),
+                  "post", f"{API}/{tid}/participants/{pid}/disqualify", None)
+        elif (r < 0.2 and done) or (not open_ and done and r < 0.3):
+            m, body = rng.choice(done), None
+            body = {**outcome(m), "force": rng.random() < 0.5}
+            op = (lambda t, m=m, body=body: results.report_result(t, m.id, **body, actor="x", at=at),
+                  "post", f"{API}/{tid}/matches/{m.id}/result", body)
+        elif open_:
+            m = rng.choice(open_)
+            body = outcome(m)
+            op = (lambda t, m=m, body=body: results.report_result(t, m.id, **body, actor="x", at=at),
+                  "post", f"{API}/{tid}/matches/{m.id}/result", body)
+        else:
+            op = (lambda t: swiss.pair_round(t, actor="x", at=at), "post", f"{API}/{tid}/rounds", {})
+        engine_op, method, url, body = op
+        try:
+            local, _ = engine_op(local)
+            expected = (200, 201)
+        except TournamentError as exc:
+            expected = (exc.http_status,)
+        kw = {"json": body} if body is not None else {}
+        resp = await client.request(method, url, headers=a, **kw)
+        assert resp.status_code in expected, (url, body, resp.text)
+        stored = await matches(client, tid)
+        assert stored == [msgspec.to_builtins(m) for m in sorted(local.matches, key=lambda m: m.id)]
+    assert lifecycle.status(local) == "completed"
+    assert (await ok(await client.get(f"{API}/{tid}")))["status"] == "completed"
+    assert await standings(client, tid) == [msgspec.to_builtins(s) for s in pure_standings.standings(local)]
