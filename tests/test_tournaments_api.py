@@ -208,6 +208,7 @@ async def test_swiss_round_requested_twice_creates_nothing_new(client, orgs) -> 
     third = await client.post(f"{API}/{tid}/rounds", json={}, headers=a)
     assert third.status_code == 409
     assert len(await matches(client, tid)) == 6
+    assert (await client.post(f"{API}/{tid}/rounds", json={"round": 0}, headers=a)).status_code == 422
     skip = await client.post(f"{API}/{tid}/rounds", json={"round": 5}, headers=a)
     assert skip.status_code == 409 and skip.json()["error"] == "stage_error"
     audit = (await ok(await client.get(f"{API}/{tid}/audit")))["entries"]
@@ -390,7 +391,8 @@ async def test_not_found(client, orgs) -> None:
 
 async def test_bad_creation_and_stage_errors(client, orgs) -> None:
     a, _, _ = orgs
-    for body in ({"name": "x", "format": "ladder"}, {"name": "x", "format": "swiss", "settings": {"grand_final": "none"}},
+    for body in ({"name": "x", "format": "ladder"},
+                 {"name": "x", "format": "swiss", "settings": {"grand_final": "none"}},
                  {"name": "x", "format": "single_elimination", "settings": {"best_of": 2}},
                  {"name": "", "format": "swiss"}, {"format": "swiss"}, {"name": "x", "format": "swiss", "extra": 1}):
         resp = await client.post(API, json=body, headers=a)

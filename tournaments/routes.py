@@ -296,6 +296,8 @@ async def pair_round(request: Request) -> Response:
     """
     principal = await _writer(request)
     spec = await read_json(request, RoundRequest)
+    if spec.round is not None and spec.round < 1:
+        raise ApiError(422, "invalid_body", "round must be 1 or more")
     async with store.write(request.app.state.engines.pg, _tid(request)) as w:
         _check_owner(principal, w.meta)
         new, entries = await asyncio.to_thread(swiss.pair_round, w.state, actor=principal.label, at=_now(),
