@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from query import live, stats
+from query import live, pages, stats
 from query.params import PERIODS, choice_param, int_param, paging, period_start
 
 
@@ -112,4 +112,5 @@ routes = [
     Route("/api/v1/stats/match/{match_id}", match),
     Route("/api/v1/stats/match/{match_id}/timeline", match_timeline),
     *live.routes,
+    *pages.routes,
 ]
