@@ -121,7 +121,8 @@ def describe(ev: dict) -> str:
     if t == "player_suicide":
         return f"{player} killed themself"
     if t == "match_start":
-        return f"Match started on {ev.get('map_name', '?')} ({ev.get('gametype') or 'unknown mode'})"
+        mode = f" ({ev['gametype']})" if ev.get("gametype") else ""
+        return f"Match started on {ev.get('map_name') or 'an unknown map'}{mode}"
     if t == "match_end":
         return "Match ended"
     if t in ("round_start", "round_end"):

@@ -23,6 +23,13 @@ def _heat_colour(t: float, kind: str) -> str:
     return f"hsl({hue:.0f},90%,{light:.0f}%)"
 
 
+def _empty(kind: str, label: str) -> Markup:
+    """A short picture that says there is nothing to draw (the game sent no positions)."""
+    return Markup('<svg class="{0} empty" viewBox="0 0 320 40" role="img" aria-label="{1}: no positions recorded" '
+                  'xmlns="http://www.w3.org/2000/svg"><title>{1}: no positions recorded</title>'
+                  '<text x="160" y="25" text-anchor="middle">No positions recorded</text></svg>').format(kind, label)
+
+
 def heatmap_bounds(*heatmaps: dict) -> tuple[int, int, int, int] | None:
     """(min_x, min_y, max_x, max_y) in cells over all given heatmaps, or None when all are empty; use one
     frame for a player's kills and deaths on a map so the two pictures line up."""
@@ -40,8 +47,7 @@ def heatmap_svg(heatmap: dict, bounds: tuple[int, int, int, int] | None = None, 
     bounds = bounds or heatmap_bounds(heatmap)
     label = title or f"{kind} on {heatmap['map_name']}"
     if bounds is None:
-        return Markup('<svg class="heatmap empty" viewBox="0 0 10 10" role="img" aria-label="{0}">'
-                      '<title>{0}: no positions recorded</title></svg>').format(label)
+        return _empty("heatmap", label)
     x0, y0, x1, y1 = bounds
     pad = 1
     w, h = x1 - x0 + 1 + 2 * pad, y1 - y0 + 1 + 2 * pad
@@ -65,9 +71,10 @@ def heatmap_svg(heatmap: dict, bounds: tuple[int, int, int, int] | None = None, 
 
 def _num(value) -> float | None:
     try:
-        return float(value)
+        f = float(value)
     except (TypeError, ValueError):
         return None
+    return None if f != f else f  # NaN: not sent
 
 
 def kill_map_svg(events: list[dict], *, title: str = "kill map") -> Markup:
@@ -84,8 +91,7 @@ def kill_map_svg(events: list[dict], *, title: str = "kill map") -> Markup:
         ax, ay = _num(ev.get("attacker_x")), _num(ev.get("attacker_y"))
         kills.append((ax, ay, vx, vy, ev))
     if not kills:
-        return Markup('<svg class="killmap empty" viewBox="0 0 10 10" role="img" aria-label="{0}">'
-                      '<title>{0}: no positions recorded</title></svg>').format(title)
+        return _empty("killmap", title)
     xs = [v for k in kills for v in (k[0], k[2]) if v is not None]
     ys = [v for k in kills for v in (k[1], k[3]) if v is not None]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
