@@ -133,7 +133,7 @@ def activity_svg(activity: dict, *, metric: str = "events") -> Markup:
     """Bars of `metric` per hour from `hourly_activity`'s dict, with the largest value and the first and
     last hour as labels; each bar has a `<title>` with its hour and value."""
     series = activity["series"]
-    width, height, left, bottom, top_pad = 720, 170, 44, 22, 10
+    width, height, left, bottom, top_pad = 1100, 220, 52, 24, 10
     n = max(len(series), 1)
     top = max((s[metric] for s in series), default=0)
     plot_h = height - bottom - top_pad
