@@ -21,10 +21,10 @@ CREATE TABLE IF NOT EXISTS player_events
     damage_taken Float64,
     shots_fired UInt32,
     shots_hit UInt32,
-    -- Where the player stood when it scored a kill (heat = 'kill') or died (heat = 'death').
+    -- Where the player stood when it scored a kill (heat = 'kill') or died (heat = 'death'); NaN when not sent.
     heat LowCardinality(String),
-    x Nullable(Float32),
-    y Nullable(Float32)
+    x Float32,
+    y Float32
 )
 ENGINE = Null;
 

@@ -104,10 +104,10 @@ SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS heatmap_cells_mv TO heatmap_cells AS
 SELECT map_name, player_id, heat,
-       toInt32(floor(assumeNotNull(x) / 128)) AS cell_x, toInt32(floor(assumeNotNull(y) / 128)) AS cell_y,
+       toInt32(floor(x / 128)) AS cell_x, toInt32(floor(y / 128)) AS cell_y,
        count() AS events
 FROM player_events
-WHERE heat != '' AND map_name != '' AND x IS NOT NULL AND y IS NOT NULL
+WHERE heat != '' AND map_name != '' AND NOT isNaN(x) AND NOT isNaN(y)
 GROUP BY map_name, player_id, heat, cell_x, cell_y;
 
 -- Per server per hour (activity charts, server pages).

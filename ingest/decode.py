@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from ingest.events import ALIASES, STRUCTS, UNKNOWN_WIRE_FIELDS, WIRE_FIELDS, UnknownEvent
+from ingest.events import ALIASES, STRUCTS, UNKNOWN_WIRE_FIELDS, WIRE_FIELDS, EventUnion, UnknownEvent
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",
@@ -35,6 +35,9 @@ _EARLIEST_S = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc).timestamp()
 _FUTURE_SLACK_S = 86_400.0
 _PATH = re.compile(r" - at `\$(?:\[\d+\])?\.?([A-Za-z0-9_]*)")
 _json_decoder = msgspec.json.Decoder()
+# The fast path: a whole body of known, valid events typed in one C call (numbers-as-strings coerced).
+_fast_many = msgspec.json.Decoder(list[EventUnion], strict=False)
+_fast_one = msgspec.json.Decoder(EventUnion, strict=False)
 
 
 class BodyError(Exception):
@@ -203,8 +206,10 @@ def validate(items: list, server_id: int, received_s: float | None = None,
                 if wire in item and ours not in item:
                     item = {ours if k == wire else k: v for k, v in item.items()}
         known = WIRE_FIELDS[etype] if cls is not None else UNKNOWN_WIRE_FIELDS
+        unknown = item.keys() - known
         try:
-            event = _convert(item, cls if cls is not None else UnknownEvent)
+            event = _convert({k: v for k, v in item.items() if k not in unknown} if unknown else item,
+                             cls if cls is not None else UnknownEvent)
             event.occurred_at = _occurred_at_s(event.occurred_at, received_s)
         except msgspec.ValidationError as exc:
             message = str(exc)
@@ -213,7 +218,6 @@ def validate(items: list, server_id: int, received_s: float | None = None,
         except ValueError as exc:
             out.rejected.append(Rejection(index, "occurred_at", str(exc), "invalid_field"))
             continue
-        unknown = item.keys() - known
         if unknown:
             # A client's own server_id/received_at stay here; the struct gets ours below.
             event.extra = {k: _as_text(item[k]) for k in unknown}
@@ -224,3 +228,54 @@ def validate(items: list, server_id: int, received_s: float | None = None,
         out.accepted.append(event)
     out.rejected.sort(key=lambda r: r.index)
     return out
+
+
+def decode_fast(body: bytes, mtype: str) -> list | None:
+    """Every event of a JSON / NDJSON body typed in one C call, or None when any event needs the
+    per-event path (an invalid value, an unknown type or key, a `map` alias, a form body)."""
+    try:
+        if mtype in JSON_TYPES:
+            first = body.lstrip()[:1]
+            if first == b"[":
+                return _fast_many.decode(body)
+            if first == b"{":
+                return [_fast_one.decode(body)]
+        elif mtype in NDJSON_TYPES:
+            return _fast_many.decode_lines(body)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    return None
+
+
+def stamp(events: list, server_id: int, received_s: float) -> list:
+    """Set the server's fields on fast-path events; raises ValueError (with the index) for an
+    implausible `occurred_at` so the caller can redo the body on the per-event path."""
+    for event in events:
+        if event.server_id or event.received_at or event.extra:
+            return []  # the client sent fields we own: the per-event path keeps them in `extra`
+        event.server_id = server_id
+        event.received_at = received_s
+        if event.occurred_at is not None:
+            event.occurred_at = _occurred_at_s(event.occurred_at, received_s)
+        if not event.match_id or event.match_id == "no_match":
+            event.match_id = event.session_id
+    return events
+
+
+def decode_events(body: bytes, mtype: str, server_id: int, received_s: float | None = None) -> tuple[int, Verdicts]:
+    """A whole (already decompressed) body -> (number of items, verdicts).
+
+    Known-good bodies take the fast path; anything else is read event by event so each bad event
+    gets its own index, field and reason and its valid neighbours are kept. Raises BodyError.
+    """
+    received_s = round(time.time() if received_s is None else received_s, 3)
+    events = decode_fast(body, mtype)
+    if events:
+        try:
+            stamped = stamp(events, server_id, received_s)
+        except ValueError:
+            stamped = []
+        if stamped:
+            return len(stamped), Verdicts(accepted=stamped)
+    items, unreadable = split_items(body, mtype)
+    return len(items), validate(items, server_id, received_s, unreadable)

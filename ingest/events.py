@@ -19,6 +19,8 @@ as the game sends them.
 
 from __future__ import annotations
 
+from typing import Union
+
 import msgspec
 
 PLAYER_PREFIXES = ("attacker", "victim", "player", "target", "killer")
@@ -79,8 +81,11 @@ ALIASES: dict[str, dict[str, str]] = {"match_end": {"map": "map_name"}}
 SERVER_OWNED = frozenset({"server_id", "received_at", "extra"})
 
 
-class Event(msgspec.Struct, tag_field="type", omit_defaults=True, kw_only=True):
+class Event(msgspec.Struct, tag_field="type", omit_defaults=True, kw_only=True, forbid_unknown_fields=True):
     """The envelope every event carries, plus the fields the server sets.
+
+    Unknown keys are refused at this level so that the one-call decode of a whole body fails over
+    to the per-event path (`ingest/decode.py`), which keeps them in `extra` instead of dropping them.
 
     `match_id` `"no_match"` (the tracker's value before its map-start hook runs) is replaced by the
     `session_id`, so every event belongs to some match.
@@ -134,6 +139,8 @@ STRUCTS: dict[str, type[Event]] = {
                             module=__name__)
     for name, (blocks, extra) in EVENT_TYPES.items()
 }
+
+EventUnion = Union[tuple(STRUCTS.values())]  # noqa: UP007 (a runtime tuple of types)
 
 # Keys a client may send for each type (struct fields minus the ones the server owns).
 WIRE_FIELDS: dict[str, frozenset[str]] = {

@@ -20,7 +20,7 @@ from collections import defaultdict
 import msgspec
 import redis.asyncio as redis_asyncio
 
-from ingest.events import event_type
+from ingest.events import STRUCTS
 from ingest.identity import display_name, kill_kind, player_id
 
 FEED = "fragstats:live:feed"
@@ -29,6 +29,9 @@ MATCHES = "fragstats:live:matches"
 SERVERS = "fragstats:live:servers"
 _PLAYER_PREFIXES = ("attacker", "victim", "player", "target")
 _FEED_KILLS_MAX = 50
+# Event types that carry live state (players seen, kills, scores, match start/end).
+_INTERESTING = {STRUCTS[t]: t for t in ("player_kill", "match_start", "match_end", "heartbeat", "connect",
+                                         "disconnect", "player_spawn", "team_join", "player_auth")}
 
 
 def match_key(server_id: int, match_id: str) -> str:
@@ -60,35 +63,39 @@ class LiveState:
             if not ev.match_id:
                 continue
             key = (ev.server_id, ev.match_id)
-            etype = event_type(ev)
-            when = ev.occurred_at if isinstance(ev.occurred_at, float) else ev.received_at
-            state = matches.setdefault(key, {"server_id": ev.server_id, "match_id": ev.match_id,
-                                             "last_event_at": when})
-            state["last_event_at"] = max(state["last_event_at"], when)
+            state = matches.get(key)
+            if state is None:
+                state = matches[key] = {"server_id": ev.server_id, "match_id": ev.match_id,
+                                        "last_event_at": ev.received_at}
+            elif ev.received_at > state["last_event_at"]:
+                state["last_event_at"] = ev.received_at
+            # Most events (shots, hits, movement) only say "this match is alive"; only the few
+            # types below carry live state, so the per-event cost stays a type lookup.
+            etype = _INTERESTING.get(type(ev))
+            if etype is None:
+                continue
             if ev.map_name:
                 state["map_name"] = ev.map_name
             if ev.gametype:
                 state["gametype"] = ev.gametype
             if etype == "match_start":
-                state["started_at"] = when
+                state["started_at"] = ev.received_at
                 state["ended"] = "0"
             elif etype == "match_end":
                 state["ended"] = "1"
-            for field in ("allies_score", "axis_score"):
-                value = getattr(ev, field, None)
-                if value is not None:
-                    state[field] = value
-            srv = servers.setdefault(ev.server_id, {})
-            srv.update(match_id=ev.match_id, last_event_at=when,
-                       **{k: state[k] for k in ("map_name", "gametype") if k in state})
+            if etype in ("heartbeat", "match_end"):
+                for field in ("allies_score", "axis_score"):
+                    value = getattr(ev, field)
+                    if value is not None:
+                        state[field] = value
             for prefix in _PLAYER_PREFIXES:
                 name = getattr(ev, f"{prefix}_name", None)
                 if name:
                     pid = player_id(getattr(ev, f"{prefix}_guid", None), name, ev.server_id)
-                    seen_players[ev.server_id][pid] = when
+                    seen_players[ev.server_id][pid] = ev.received_at
                     names[key][pid] = display_name(name)
-            kind = kill_kind(ev)
-            if kind:
+            if etype == "player_kill":
+                kind = kill_kind(ev)
                 victim = player_id(ev.victim_guid, ev.victim_name, ev.server_id)
                 if victim:
                     deaths[key][victim] += 1
@@ -96,8 +103,13 @@ class LiveState:
                 if kind == "kill" and attacker:
                     kills[key][attacker] += 1
                 if len(feed_kills[key]) < _FEED_KILLS_MAX:
-                    feed_kills[key].append({"attacker": display_name(ev.attacker_name), "victim": display_name(ev.victim_name),
+                    feed_kills[key].append({"attacker": display_name(ev.attacker_name),
+                                            "victim": display_name(ev.victim_name),
                                             "weapon": ev.weapon or "", "kill_kind": kind})
+        for (server_id, match_id), state in matches.items():
+            srv = servers.setdefault(server_id, {})
+            srv.update(match_id=match_id, last_event_at=state["last_event_at"],
+                       **{k: state[k] for k in ("map_name", "gametype") if k in state})
         if not matches:
             return
         ttl = self.ttl_s

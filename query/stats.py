@@ -40,6 +40,8 @@ _TOTALS = """
 
 
 def _iso(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None  # NaN: a position or angle the client did not send
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)

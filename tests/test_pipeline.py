@@ -109,3 +109,20 @@ async def test_every_struct_field_is_a_raw_events_column(app):
     for cls in [*STRUCTS.values(), UnknownEvent]:
         missing = set(cls.__struct_fields__) - columns
         assert not missing, f"{cls.__name__}: {missing}"
+
+
+async def test_ingest_status_reconciles(client, app):
+    from conftest import ADMIN, new_server, settle
+
+    _, token = await new_server(client, "reconcile")
+    m = "match_" + uuid.uuid4().hex[:16]
+    before = (await client.get("/api/v1/ingest/status", headers=ADMIN)).json()
+    resp = await client.post("/api/v1/ingest/events", json=[{"type": "jump", "match_id": m, "player_name": "J",
+                                                            "jump_height": "12"}] * 7, headers={"X-Server-Token": token})
+    assert resp.status_code == 202
+    await settle(app)
+    after = (await client.get("/api/v1/ingest/status", headers=ADMIN)).json()
+    assert after["accepted"] - before["accepted"] == 7
+    assert after["stored"] - before["stored"] == 7
+    assert after["queued"] == after["in_flight"] == 0
+    assert (await client.get("/api/v1/ingest/status")).status_code == 401

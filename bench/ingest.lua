@@ -1,0 +1,50 @@
+-- wrk script: POST tracker-format bodies to /api/v1/ingest/events, rotating through pre-made files.
+-- args: <server token> <file listing body paths> [delay ms between requests per connection (paced mode)]
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  token = args[1]
+  bodies = {}
+  for path in io.lines(args[2]) do
+    local f = io.open(path, "rb")
+    bodies[#bodies + 1] = f:read("*all")
+    f:close()
+  end
+  pace = tonumber(args[3] or "0")
+  idx = math.random(#bodies)
+  statuses = {}
+  headers = {["Content-Type"] = "application/json", ["X-Server-Token"] = token}
+end
+
+function request()
+  idx = idx % #bodies + 1
+  return wrk.format("POST", "/api/v1/ingest/events", headers, bodies[idx])
+end
+
+function delay()
+  return pace
+end
+
+function response(status, hdrs, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local agg = {}
+  for _, t in ipairs(threads) do
+    local s = t:get("statuses")
+    for k, v in pairs(s) do agg[tostring(k)] = (agg[tostring(k)] or 0) + v end
+  end
+  local parts = {}
+  for k, v in pairs(agg) do parts[#parts + 1] = string.format('"%s": %d', k, v) end
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "errors_connect": %d, "errors_read": %d, "errors_write": %d, ' ..
+    '"errors_timeout": %d, "errors_status": %d, "p50_us": %d, "p99_us": %d, "p999_us": %d, "max_us": %d, "statuses": {%s}}\n',
+    summary.requests, summary.duration, summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.timeout, summary.errors.status, latency:percentile(50), latency:percentile(99),
+    latency:percentile(99.9), latency.max, table.concat(parts, ", ")))
+end
