@@ -19,6 +19,7 @@ INT_PARAMS = {"limit", "offset", "hours", "server_id", "owner_key_id", "after", 
               "participant_id"}
 _QUERY_BLOCK = re.compile(r"`[^`]*?\?([^`]*)`", re.S)
 _CONVERTED = re.compile(r"\{(\w+):\w+\}")
+_ADMIN_DOC = re.compile(r"\((?:admin|owner or admin|organiser or admin)\b")  # how docstrings say who may call
 _OPS_PATHS = {"/health", "/ready", "/metrics"}
 ERROR_SCHEMA = {
     "type": "object", "required": ["error", "detail"],
@@ -84,12 +85,21 @@ def event_schemas() -> tuple[dict, dict]:
     return body, components
 
 
+def summary_of(doc: str) -> str:
+    """A one-line summary: the docstring's first words after its leading `METHOD /path...` block (from
+    the next paragraph when the block stands alone), up to the first sentence end, at most 160 chars."""
+    text = re.sub(r"^`[^`]*`:?\s*", "", doc.strip(), flags=re.S).strip()
+    text = re.sub(r"\s+", " ", text.split("\n\n", 1)[0] if text else doc.strip())
+    m = re.search(r"(?<=[.;])\s", text)
+    text = text[:m.start()].rstrip(";") if m else text
+    return text[:160].strip("` ") or doc[:80]
+
+
 def _operation(route: Route, method: str, path: str) -> dict:
     doc = inspect.getdoc(route.endpoint) or ""
-    first = doc.split("\n\n", 1)[0].replace("\n", " ")
-    summary = re.sub(r"^`[^`]*`:?\s*", "", first).strip() or first.strip("`")
+    op_summary = summary_of(doc)
     op: dict = {"operationId": f"{method.lower()}_{route.endpoint.__name__}", "tags": [_tag(path)],
-                "summary": summary[:200], "description": doc, "parameters": []}
+                "summary": op_summary, "description": doc, "parameters": []}
     for name, conv in route.param_convertors.items():
         typ = "integer" if isinstance(conv, IntegerConvertor) else "number" if isinstance(conv, FloatConvertor) else "string"
         op["parameters"].append({"name": name, "in": "path", "required": True, "schema": {"type": typ}})
@@ -115,8 +125,7 @@ def _operation(route: Route, method: str, path: str) -> dict:
                                          "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/Event"}},
                                          "application/x-www-form-urlencoded": {}}}
         op["responses"]["202"] = op["responses"].pop("200")
-    elif (path.startswith(("/api/v1/servers", "/api/v1/keys")) and not path.endswith("/live")) or \
-            (tag == "tournaments" and method != "GET"):
+    elif _ADMIN_DOC.search(doc[:400]):
         op["security"] = [{"bearer": []}]
     if not op["parameters"]:
         del op["parameters"]
