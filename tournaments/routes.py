@@ -429,3 +429,9 @@ routes = [
     Route(T + "/standings", get_standings, methods=["GET"]),
     Route(T + "/audit", get_audit, methods=["GET"]),
 ]
+
+# Tournaments II: the event around the bracket (registration, check-in, launch, results from the game
+# servers, ratings, odds, import/export, webhooks), in its own modules; mounted with these routes.
+from .event_routes import routes as _event_routes  # noqa: E402
+
+routes += _event_routes
