@@ -433,5 +433,6 @@ routes = [
 # Tournaments II: the event around the bracket (registration, check-in, launch, results from the game
 # servers, ratings, odds, import/export, webhooks), in its own modules; mounted with these routes.
 from .event_routes import routes as _event_routes  # noqa: E402
+from .result_routes import routes as _result_routes  # noqa: E402
 
-routes += _event_routes
+routes += _event_routes + _result_routes

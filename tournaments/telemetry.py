@@ -1,0 +1,182 @@
+"""Results from the game servers: match tokens, and the hook that reads them from committed telemetry.
+
+A bracket match gets a token (``issue_token``, `POST .../matches/{id}/token`). The game server sends
+it as the extra key ``tournament_match_token`` in its ``match_start`` / ``match_end`` events (it lands
+in ``ev.extra``), or posts `POST /api/v1/ingest/match-result`. Then:
+  * ``match_start`` links the telemetry match to the bracket match (evidence) and marks a ``ready``
+    match ``running``;
+  * ``match_end`` adds the game to the ``telemetry`` claim (``tournaments.outcomes``), which is
+    applied to the bracket unless it disputes a captain's report. A game's score is the team
+    scores when the event carries ``allies_score`` and ``axis_score`` (allies go to the token's
+    ``allies_side``, 1 by default), else the players' kills in that match (``player_match``) summed
+    over each side's roster members linked to telemetry player ids. A best-of-3/5 collects one game
+    per telemetry match; the same ``match_end`` sent twice counts once.
+
+``after_commit_factory(app)`` gives the hook the ingest batch writer calls after each committed
+batch; it also rates every ended match of the batch (``tournaments.ratings``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from urllib.parse import quote
+
+import msgspec
+
+from fragstats.auth import new_token, token_hash
+
+from . import event_store, outcomes, ratings, results, store, webhooks
+from .errors import NotFound, TournamentError
+from .model import AuditEntry, Match
+
+log = logging.getLogger("fragstats.tournaments")
+TOKEN_KEY = "tournament_match_token"
+TOKEN_PREFIX = "fst_"
+
+
+class WrongServer(TournamentError):
+    """A match token used by a game server it was not issued for (403)."""
+
+    http_status = 403
+
+
+def evidence_url(match_id: str) -> str:
+    """The stats API's page of a telemetry match (the evidence of a result)."""
+    return f"/api/v1/stats/match/{quote(match_id, safe='')}"
+
+
+async def issue_token(conn, tournament_id: int, match: Match, *, allies_side: int = 1,
+                      server_id: int | None = None) -> str:
+    """A new token for ``match`` (replacing an earlier one); only its hash is stored."""
+    token = new_token(TOKEN_PREFIX)
+    await conn.execute(
+        "INSERT INTO tournament_match_tokens (token_hash, tournament_id, match_id, allies_side, server_id, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tournament_id, match_id) DO UPDATE SET"
+        " token_hash = EXCLUDED.token_hash, allies_side = EXCLUDED.allies_side, server_id = EXCLUDED.server_id,"
+        " created_at = EXCLUDED.created_at",
+        token_hash(token), tournament_id, match.id, allies_side, server_id, dt.datetime.now(dt.timezone.utc))
+    return token
+
+
+async def _player_game(app, tournament_id: int, m: Match, server_id: int, telemetry_match: str) -> list[int] | None:
+    """[kills of side 1, kills of side 2] in the telemetry match, from the sides' linked members."""
+    sides = [m.opponent1.participant_id if m.opponent1 else None, m.opponent2.participant_id if m.opponent2 else None]
+    regs = {r.id: r for r in await event_store.registrations(app.state.engines.pg, tournament_id)}
+    ids = [{mem.player_id for mem in regs[p].members if mem.player_id} if p in regs else set() for p in sides]
+    if not ids[0] or not ids[1]:
+        return None
+    rows = await app.state.engines.query(
+        "SELECT player_id, toInt64(sum(kills)) FROM player_match WHERE match_id = {m:String} AND server_id = {s:UInt32}"
+        " GROUP BY player_id", {"m": telemetry_match, "s": server_id})
+    kills = dict(rows)
+    return [int(sum(kills.get(p, 0) for p in ids[0])), int(sum(kills.get(p, 0) for p in ids[1]))]
+
+
+async def match_event(app, *, server_id: int, token: str, kind: str, telemetry_match: str,
+                      allies_score: int | None = None, axis_score: int | None = None) -> dict:
+    """Apply one tokened ``match_start`` / ``match_end`` to its bracket match.
+
+    Returns ``{"tournament_id", "match_id", "outcome": outcome_json}``. Raises ``NotFound`` (404) for
+    an unknown token, ``WrongServer`` (403). A result the bracket refuses (a draw in an
+    elimination match, a match not ready, ...) is kept as the outcome's ``note`` and audited as
+    ``telemetry_rejected``, not raised.
+    """
+    pool = app.state.engines.pg
+    row = await pool.fetchrow("SELECT tournament_id, match_id, allies_side, server_id FROM tournament_match_tokens"
+                              " WHERE token_hash = $1", token_hash(token))
+    if row is None:
+        raise NotFound("unknown tournament match token")
+    if row["server_id"] is not None and row["server_id"] != server_id:
+        raise WrongServer(f"this match token belongs to game server {row['server_id']}")
+    tid, mid = row["tournament_id"], row["match_id"]
+    game: list[int] | None = None
+    if kind == "match_end":
+        if allies_score is not None and axis_score is not None:
+            game = [allies_score, axis_score] if row["allies_side"] == 1 else [axis_score, allies_score]
+        else:
+            _, t0 = await store.load(pool, tid)
+            m0 = next((x for x in t0.matches if x.id == mid), None)
+            if m0 is not None:
+                game = await _player_game(app, tid, m0, server_id, telemetry_match)
+    actor, at = f"server:{server_id}", dt.datetime.now(dt.timezone.utc)
+    async with store.write(pool, tid) as w:
+        m = next((x for x in w.state.matches if x.id == mid), None)
+        if m is None:
+            raise NotFound(f"match {mid} no longer exists in tournament {tid}")
+        o = await outcomes.load(w.conn, tid, mid)
+        evidence = [e for e in o.evidence if (e["server_id"], e["match_id"]) != (server_id, telemetry_match)]
+        old = next((e for e in o.evidence if (e["server_id"], e["match_id"]) == (server_id, telemetry_match)), None)
+        entry = {"server_id": server_id, "match_id": telemetry_match, "url": evidence_url(telemetry_match),
+                 "game": game if game is not None else (old or {}).get("game")}
+        evidence.append(entry)
+        o = msgspec.structs.replace(o, evidence=evidence)
+        new_t, entries = w.state, []
+        if old is None:
+            entries.append(AuditEntry(actor=actor, at=at, action="telemetry_linked", match_id=mid, participant_id=None,
+                                      before=None, after=entry))
+        if kind == "match_start" and m.status == "ready":
+            new_t, more = results.start_match(new_t, mid, actor=actor, at=at)
+            entries += more
+        elif kind == "match_end":
+            games = [e["game"] for e in evidence if e.get("game") is not None]
+            if game is None:
+                o = msgspec.structs.replace(o, note="match_end without team scores and without linked players")
+            elif not (o.claims.get("telemetry") and o.claims["telemetry"].games == games):
+                claim = outcomes.Claim(by=actor, at=at.isoformat(), games=games)
+                try:
+                    new_t, o, more = outcomes.add_claim(new_t, o, "telemetry", claim, actor=actor, at=at)
+                    entries += more
+                except TournamentError as exc:
+                    o = msgspec.structs.replace(o, note=f"telemetry result not applied: {exc}")
+                    entries.append(AuditEntry(actor=actor, at=at, action="telemetry_rejected", match_id=mid,
+                                              participant_id=None, before=None, after={"games": games,
+                                                                                       "reason": str(exc)}))
+        await outcomes.save(w.conn, tid, o, at)
+        if entries:
+            await w.save(new_t, entries)
+        m = next(x for x in new_t.matches if x.id == mid)
+    return {"tournament_id": tid, "match_id": mid, "outcome": outcomes.outcome_json(o, m)}
+
+
+def _type(ev) -> str:
+    # ingest.events.event_type, without importing ingest (packages do not import each other)
+    return type(ev).__struct_config__.tag or getattr(ev, "type", "")
+
+
+def after_commit_factory(app):
+    """The after-commit hook for ``app.state.after_commit_factories``: for every committed
+    ``match_start`` / ``match_end`` that carries ``tournament_match_token`` in its extra keys, apply
+    it (``match_event``); then rate the batch's ended matches. Errors are logged, never raised (the
+    events are stored either way; the organiser can still report)."""
+
+    async def tournament_results(batch: list) -> None:
+        ended: list[str] = []
+        changed = False
+        for ev in batch:
+            kind = _type(ev)
+            if kind not in ("match_start", "match_end"):
+                continue
+            if kind == "match_end" and ev.match_id:
+                ended.append(ev.match_id)
+            token = (ev.extra or {}).get(TOKEN_KEY)
+            if not token:
+                continue
+            try:
+                await match_event(app, server_id=ev.server_id, token=token, kind=kind, telemetry_match=ev.match_id,
+                                  allies_score=getattr(ev, "allies_score", None),
+                                  axis_score=getattr(ev, "axis_score", None))
+                changed = True
+            except TournamentError as exc:
+                log.warning("tournament token in %s of match %s ignored: %s", kind, ev.match_id, exc)
+            except Exception:
+                log.exception("applying a tournament result from telemetry failed")
+        if ended:
+            try:
+                await ratings.update_from_telemetry(app.state.engines, sorted(set(ended)))
+            except Exception:
+                log.exception("rating ended matches failed")
+        if changed:
+            webhooks.kick(app)
+
+    return tournament_results
