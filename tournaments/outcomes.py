@@ -93,9 +93,8 @@ def reconcile(claims: dict[str, Claim], best_of: int) -> tuple[str | None, bool]
         return None, False
     if len(decided) >= 2:
         return "confirmed", False
-    if "telemetry" in claims:
-        return "telemetry", False
-    return "reported", False
+    basis = decided or claims  # the one decided claim, else the undecided ones (a series in progress)
+    return ("telemetry" if set(basis) == {"telemetry"} else "reported"), False
 
 
 def add_claim(t: Tournament, o: Outcome, source: str, claim: Claim, *, actor: str, at: dt.datetime,

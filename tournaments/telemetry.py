@@ -6,7 +6,8 @@ in ``ev.extra``), or posts `POST /api/v1/ingest/match-result`. Then:
   * ``match_start`` links the telemetry match to the bracket match (evidence) and marks a ``ready``
     match ``running``;
   * ``match_end`` adds the game to the ``telemetry`` claim (``tournaments.outcomes``), which is
-    applied to the bracket unless it disputes a captain's report. A game's score is the team
+    applied to the bracket unless it disputes a captain's report. A best-of-1 takes the latest
+    telemetry match (a replayed map replaces the earlier one). A game's score is the team
     scores when the event carries ``allies_score`` and ``axis_score`` (allies go to the token's
     ``allies_side``, 1 by default), else the players' kills in that match (``player_match``) summed
     over each side's roster members linked to telemetry player ids. A best-of-3/5 collects one game
@@ -70,6 +71,8 @@ async def _player_game(app, tournament_id: int, m: Match, server_id: int, teleme
         "SELECT player_id, toInt64(sum(kills)) FROM player_match WHERE match_id = {m:String} AND server_id = {s:UInt32}"
         " GROUP BY player_id", {"m": telemetry_match, "s": server_id})
     kills = dict(rows)
+    if not (ids[0] | ids[1]) & kills.keys():
+        return None  # none of the linked players played in that telemetry match
     return [int(sum(kills.get(p, 0) for p in ids[0])), int(sum(kills.get(p, 0) for p in ids[1]))]
 
 
@@ -120,8 +123,10 @@ async def match_event(app, *, server_id: int, token: str, kind: str, telemetry_m
             entries += more
         elif kind == "match_end":
             games = [e["game"] for e in evidence if e.get("game") is not None]
+            if m.best_of == 1:
+                games = games[-1:]  # a replayed best-of-1 map replaces the earlier one
             if game is None:
-                o = msgspec.structs.replace(o, note="match_end without team scores and without linked players")
+                o = msgspec.structs.replace(o, note="match_end without team scores, and no linked player in that telemetry match")
             elif not (o.claims.get("telemetry") and o.claims["telemetry"].games == games):
                 claim = outcomes.Claim(by=actor, at=at.isoformat(), games=games)
                 try:
