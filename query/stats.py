@@ -35,7 +35,7 @@ _TOTALS = """
     sum(world_deaths) AS world_deaths, sum(headshots) AS headshots,
     round(sum(damage_dealt), 1) AS damage_dealt, round(sum(damage_taken), 1) AS damage_taken,
     sum(shots_fired) AS shots_fired, sum(shots_hit) AS shots_hit,
-    round(if(deaths = 0, kills, kills / deaths), 3) AS kd,
+    round(if(deaths = 0, toFloat64(kills), kills / deaths), 3) AS kd,
     round(if(shots_fired = 0, 0, shots_hit / shots_fired), 4) AS accuracy"""
 
 
@@ -113,7 +113,7 @@ _WEAPON_COLUMNS = """sum(kills) AS kills, sum(deaths) AS deaths, sum(headshots) 
     round(if(shots_fired = 0, 0, shots_hit / shots_fired), 4) AS accuracy"""
 _MAP_COLUMNS = """sum(kills) AS kills, sum(deaths) AS deaths, sum(suicides) AS suicides,
     sum(team_kills) AS team_kills, sum(world_deaths) AS world_deaths, sum(headshots) AS headshots,
-    round(if(deaths = 0, kills, kills / deaths), 3) AS kd"""
+    round(if(deaths = 0, toFloat64(kills), kills / deaths), 3) AS kd"""
 
 
 async def weapon_leaderboard(engines, weapon: str, *, server_id: int | None, limit: int, offset: int) -> dict:
@@ -233,7 +233,7 @@ async def match_scoreboard(engines, match_id: str) -> dict:
                sum(suicides) AS suicides, sum(team_kills) AS team_kills, sum(world_deaths) AS world_deaths,
                sum(headshots) AS headshots, round(sum(damage_dealt), 1) AS damage_dealt,
                sum(shots_fired) AS shots_fired, sum(shots_hit) AS shots_hit,
-               round(if(deaths = 0, kills, kills / deaths), 3) AS kd
+               round(if(deaths = 0, toFloat64(kills), kills / deaths), 3) AS kd
         FROM player_match WHERE match_id = {match_id:String}
         GROUP BY player_id ORDER BY kills DESC, deaths, player_id""", p)
     return {"match": _clean(head)[0], "players": _clean(players)}
