@@ -43,6 +43,13 @@ class Engines:
     redis: redis_asyncio.Redis
     embedded: list = field(default_factory=list)
     clickhouse_dsn: str = ""
+    extra_clients: list = field(default_factory=list)
+
+    def writer_clients(self, n: int) -> list:
+        """`n` ClickHouse clients for batch writers: the writer client plus n-1 more (closed with us)."""
+        while len(self.extra_clients) < n - 1:
+            self.extra_clients.append(make_clickhouse_client(self.clickhouse_dsn))
+        return [self.ch_writer, *self.extra_clients[: n - 1]]
 
     async def query(self, sql: str, parameters: dict | None = None) -> list[tuple]:
         """Run a read query in a worker thread; returns rows as tuples."""
@@ -61,7 +68,7 @@ class Engines:
         except Exception:  # closing must not hide the real shutdown error
             log.exception("closing redis")
         await self.pg.close()
-        for client in (self.ch_writer, self.ch_reader):
+        for client in (self.ch_writer, self.ch_reader, *self.extra_clients):
             try:
                 client.close()
             except Exception:

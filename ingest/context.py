@@ -39,8 +39,10 @@ class MatchContexts:
         """
         local = self._local
         missing: set[tuple[int, str]] = set()
+        last = None
         for ev in events:
-            if not ev.map_name and ev.session_id:
+            if not ev.map_name and ev.session_id and ev.session_id is not last:
+                last = ev.session_id  # runs of one session: look each run up once
                 key = (ev.server_id, ev.session_id)
                 if key not in local:
                     missing.add(key)
@@ -52,11 +54,12 @@ class MatchContexts:
                     map_name, _, gametype = value.partition("\t")
                     self._remember(key, (map_name, gametype))
         learnt: dict[tuple[int, str], tuple[str, str]] = {}
+        last_sid, last_session, known = None, None, None
         for ev in events:
             if not ev.session_id:
                 continue
-            key = (ev.server_id, ev.session_id)
             if ev.map_name:
+                key = (ev.server_id, ev.session_id)
                 known = local.get(key)
                 value = (ev.map_name, ev.gametype or (known[1] if known else ""))
                 if known != value:
@@ -64,8 +67,11 @@ class MatchContexts:
                     learnt[key] = value
                 if not ev.gametype:
                     ev.gametype = value[1]
+                last_session = None  # the context may have changed: look it up again
             else:
-                known = local.get(key)
+                if ev.session_id is not last_session or ev.server_id != last_sid:
+                    last_sid, last_session = ev.server_id, ev.session_id
+                    known = local.get((last_sid, last_session))
                 if known:
                     ev.map_name, gametype = known
                     if not ev.gametype:

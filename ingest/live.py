@@ -59,15 +59,22 @@ class LiveState:
         feed_kills: dict[tuple[int, str], list] = defaultdict(list)
         servers: dict[int, dict] = {}
         seen_players: dict[int, dict[str, float]] = defaultdict(dict)
+        last_sid, last_mid, state, key = None, None, None, None
         for ev in batch:
-            if not ev.match_id:
-                continue
-            key = (ev.server_id, ev.match_id)
-            state = matches.get(key)
+            # Events arrive in request-sized runs of one match: only look the match up when it changes.
+            if ev.match_id is not last_mid or ev.server_id != last_sid:
+                last_sid, last_mid = ev.server_id, ev.match_id
+                if not last_mid:
+                    state = None
+                    continue
+                key = (last_sid, last_mid)
+                state = matches.get(key)
+                if state is None:
+                    state = matches[key] = {"server_id": last_sid, "match_id": last_mid,
+                                            "last_event_at": ev.received_at}
             if state is None:
-                state = matches[key] = {"server_id": ev.server_id, "match_id": ev.match_id,
-                                        "last_event_at": ev.received_at}
-            elif ev.received_at > state["last_event_at"]:
+                continue
+            if ev.received_at > state["last_event_at"]:
                 state["last_event_at"] = ev.received_at
             # Most events (shots, hits, movement) only say "this match is alive"; only the few
             # types below carry live state, so the per-event cost stays a type lookup.

@@ -50,10 +50,13 @@ def _encode_lines(batch: list) -> bytes:
 class Pipeline:
     """Queue + batch writers + spool replayer for one app process."""
 
-    def __init__(self, settings: Settings, ch_client: Any, metrics: Metrics, spool: Spool,
+    def __init__(self, settings: Settings, ch_clients: list, metrics: Metrics, spool: Spool,
                  contexts: MatchContexts | None = None):
+        """`ch_clients`: one ClickHouse client per batch writer (a chDB client serialises its calls,
+        so writers that shared one could not overlap an insert with the next batch's encoding)."""
         self.settings = settings
-        self.client = ch_client
+        self.clients = list(ch_clients)
+        self.client = self.clients[0]
         self.metrics = metrics
         self.spool = spool
         self.contexts = contexts or MatchContexts(None)
@@ -77,11 +80,15 @@ class Pipeline:
         self.metrics.queue_events.set(self.queue.size)
         return ok
 
+    def nearly_full(self) -> bool:
+        """True when less than 1% of the queue is free: requests are shed without being decoded."""
+        return self.queue.size >= self.queue.capacity * 0.99
+
     # ---- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
-        for i in range(self.settings.writers):
-            self._tasks.append(asyncio.create_task(self._writer(), name=f"batch-writer-{i}"))
+        for i, client in enumerate(self.clients):
+            self._tasks.append(asyncio.create_task(self._writer(client), name=f"batch-writer-{i}"))
         self._tasks.append(asyncio.create_task(self._replayer(), name="spool-replayer"))
 
     async def drain(self) -> None:
@@ -95,7 +102,7 @@ class Pipeline:
 
     # ---- writing ---------------------------------------------------------
 
-    async def _writer(self) -> None:
+    async def _writer(self, client: Any) -> None:
         max_wait = self.settings.flush_interval_ms / 1000
         while True:
             batch = await self.queue.take(max_wait)
@@ -104,14 +111,15 @@ class Pipeline:
             self.metrics.queue_events.set(self.queue.size)
             self.in_flight += len(batch)
             try:
-                await self.flush(batch)
+                await self.flush(batch, client)
             except Exception:  # never let a writer die: its events are spooled inside flush()
                 log.exception("batch writer error")
             finally:
                 self.in_flight -= len(batch)
 
-    async def flush(self, batch: list) -> bool:
+    async def flush(self, batch: list, client: Any = None) -> bool:
         """Insert one batch; True when committed, False when it went to the spool instead."""
+        client = client or self.client
         try:
             await self.contexts.enrich(batch)
         except Exception:  # Redis down must not stop ingest: rows just lack the map
@@ -121,7 +129,7 @@ class Pipeline:
         payload = await asyncio.to_thread(_encode_lines, batch)
         token = uuid.uuid4().hex
         self.metrics.batch_size.observe(len(batch))
-        committed = await self._insert_with_retries(payload, token, len(batch))
+        committed = await self._insert_with_retries(payload, token, len(batch), client)
         if not committed:
             try:
                 self.spool.write(payload, token, len(batch))
@@ -140,15 +148,16 @@ class Pipeline:
                 log.warning("after-commit hook %s failed", getattr(hook, "__name__", hook), exc_info=True)
         return True
 
-    def _insert_blocking(self, payload: bytes, token: str) -> None:
+    @staticmethod
+    def _insert_blocking(client: Any, payload: bytes, token: str) -> None:
         settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
-        self.client.raw_insert("raw_events", None, payload, settings=settings, fmt="JSONEachRow")
+        client.raw_insert("raw_events", None, payload, settings=settings, fmt="JSONEachRow")
 
-    async def insert_once(self, payload: bytes, token: str, events: int) -> None:
+    async def insert_once(self, payload: bytes, token: str, events: int, client: Any = None) -> None:
         """One insert attempt in a worker thread; raises the client's error on failure."""
         start = time.perf_counter()
         try:
-            await asyncio.to_thread(self._insert_blocking, payload, token)
+            await asyncio.to_thread(self._insert_blocking, client or self.client, payload, token)
         except Exception:
             self.metrics.insert_failures.inc()
             raise
@@ -156,7 +165,7 @@ class Pipeline:
         self.metrics.events_committed.inc(events)
         self.committed += events
 
-    async def _insert_with_retries(self, payload: bytes, token: str, events: int) -> bool:
+    async def _insert_with_retries(self, payload: bytes, token: str, events: int, client: Any) -> bool:
         first = self.settings.retry_backoff_ms / 1000
         try:
             async for attempt in AsyncRetrying(
@@ -165,7 +174,7 @@ class Pipeline:
                 reraise=True,
             ):
                 with attempt:
-                    await self.insert_once(payload, token, events)
+                    await self.insert_once(payload, token, events, client)
         except Exception as exc:
             log.warning("insert of %d events failed: %s", events, exc)
             return False

@@ -55,7 +55,8 @@ async def ingest_events(request: Request) -> Response:
     - 413 body (or its gzip expansion) over `FRAGSTATS_MAX_BODY_BYTES`;
     - 415 unsupported Content-Type or Content-Encoding;
     - 429 with `Retry-After` (s) when the queue cannot take all valid events of the request:
-      then none of them is kept (load shedding);
+      then none of them is kept (load shedding); when the queue is 99% full the body is not even
+      read;
     - 503 with `Retry-After` while the app drains before exiting.
     """
     state = request.app.state
@@ -65,6 +66,12 @@ async def ingest_events(request: Request) -> Response:
         metrics.requests_shed.labels("503").inc()
         raise ApiError(503, "draining", "server is shutting down; retry shortly", retry_after)
     server_id = await state.auth.server_for(request)
+    if state.pipeline.nearly_full():
+        # Under overload, decoding bodies that cannot be queued would burn the CPU the batch
+        # writers need: shed before reading the body.
+        metrics.requests_shed.labels("429").inc()
+        return _json(429, {"error": "overloaded", "detail": "ingest queue is full; nothing of this request was kept",
+                           "events": []}, retry_after)
     mtype = media_type(request.headers.get("content-type"))
     try:
         if mtype not in SUPPORTED_TYPES:
