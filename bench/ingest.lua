@@ -1,5 +1,9 @@
 -- wrk script: POST tracker-format bodies to /api/v1/ingest/events, rotating through pre-made files.
 -- args: <server token> <file listing body paths> [delay ms between requests per connection (paced mode)]
+--       [backoff ms after a 429, like a client honouring Retry-After; default 50]
+-- A connection whose last answer was 429 waits `backoff` ms before its next request: the tracker
+-- and `fragstats import-log` back off on 429, and a generator that retries at once only measures
+-- how fast the server can say no.
 local threads = {}
 
 function setup(thread)
@@ -15,6 +19,8 @@ function init(args)
     f:close()
   end
   pace = tonumber(args[3] or "0")
+  backoff = tonumber(args[4] or "50")
+  last_status = 0
   idx = math.random(#bodies)
   statuses = {}
   headers = {["Content-Type"] = "application/json", ["X-Server-Token"] = token}
@@ -26,11 +32,16 @@ function request()
 end
 
 function delay()
+  -- wrk calls response() then delay() for the same connection, one at a time per thread
+  if last_status == 429 then
+    return pace + backoff
+  end
   return pace
 end
 
 function response(status, hdrs, body)
   statuses[status] = (statuses[status] or 0) + 1
+  last_status = status
 end
 
 function done(summary, latency, requests)

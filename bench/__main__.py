@@ -1,0 +1,323 @@
+"""`python -m bench run [--quick]`: ingest and query performance, measured against the engine's own
+limit in the same run, written to bench/RESULTS.md.
+
+What it measures (issue 3): (a) the engine ceiling (bench/ceiling.py: same events, same DDL and MVs,
+straight through the ClickHouse client); (b) end to end through `fragstats serve` at saturation per
+request size (events/s *committed*, read back from the app's reconciliation endpoint); (c) time to
+202 at fixed offered rates; (d) 2x overload; (e) query latency over a large store while ingest runs;
+(f) reconciliation after every app run (accepted = stored + queued + in flight + spooled). The load
+generator is wrk (C, its own process) with bench/ingest.lua; each figure is min/median/max over
+the runs. `--quick` (about 2 minutes) prints one JSON object as its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+from tqdm import tqdm
+
+from bench.harness import App, RssSampler, ensure_wrk, run_wrk
+from bench.payloads import write_bodies
+
+HERE = Path(__file__).resolve().parent
+SIZES = (1, 20, 100, 1000)
+
+
+def mmm(values: list[float]) -> dict:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values), "n": len(values)}
+
+
+class Bench:
+    def __init__(self, quick: bool, runs: int, root: Path):
+        self.quick = quick
+        self.runs = 1 if quick else runs
+        self.root = root
+        self.wrk = ensure_wrk()
+        self.results: dict = {"reconciliation": []}
+        self.lists: dict[int, Path] = {}
+        self.bar: tqdm | None = None
+
+    # ---- helpers ---------------------------------------------------------
+
+    def step(self, label: str) -> None:
+        if self.bar:
+            self.bar.set_description(label)
+            self.bar.update(1)
+
+    def bodies(self) -> None:
+        for size in SIZES:
+            count = {1: 4000, 20: 1000, 100: 400, 1000: 60}[size]
+            paths = write_bodies(self.root / "bodies" / str(size), size, count, seed=size)
+            listing = self.root / f"list{size}"
+            listing.write_text("\n".join(map(str, paths)))
+            self.lists[size] = listing
+
+    def reconcile(self, app: App, label: str) -> dict:
+        st = app.wait_drained()
+        ok = st["accepted"] == st["stored"] + st["queued"] + st["in_flight"] + st["spooled"]
+        entry = {"run": label, **st, "ok": ok}
+        self.results["reconciliation"].append(entry)
+        return entry
+
+    # ---- (a) engine ceiling ---------------------------------------------
+
+    def ceiling(self) -> None:
+        rates, cpu = [], []
+        for i in range(self.runs):
+            out = subprocess.run([sys.executable, "-m", "bench.ceiling", "--data-dir", str(self.root / f"ceiling{i}"),
+                                  "--batch-size", "50000", "--batches", "3" if self.quick else "6"],
+                                 capture_output=True, text=True, check=True, cwd=HERE.parent)
+            data = json.loads(out.stdout.strip().splitlines()[-1])
+            rates.append(statistics.median(data["rows_per_s"]))
+            cpu.append(statistics.median(data["cpu_us_per_row"]))
+            self.step("engine ceiling")
+        self.results["ceiling_rows_per_s"] = mmm(rates)
+        self.results["ceiling_cpu_us_per_row"] = mmm(cpu)
+
+    # ---- (b) saturation -------------------------------------------------
+
+    def saturate(self, app: App, size: int, seconds: float, connections: int) -> dict:
+        st0, cpu0 = app.status(), app.cpu_seconds()
+        t0 = time.monotonic()
+        w = run_wrk(self.wrk, app, self.lists[size], seconds, connections)
+        elapsed = time.monotonic() - t0
+        st1, cpu1 = app.status(), app.cpu_seconds()
+        committed = st1["committed"] - st0["committed"]
+        return {"committed_per_s": committed / elapsed, "accepted_per_s": (st1["accepted"] - st0["accepted"]) / elapsed,
+                "requests_per_s": w["requests"] / (w["duration_us"] / 1e6),
+                "accepted_requests_per_s": w["statuses"].get("202", 0) / (w["duration_us"] / 1e6),
+                "cpu_us_per_event": (cpu1 - cpu0) / max(committed, 1) * 1e6, "wrk": w}
+
+    def saturation(self) -> None:
+        sizes = (100,) if self.quick else SIZES
+        seconds = 8 if self.quick else 15
+        for size in sizes:
+            runs = []
+            for i in range(self.runs):
+                with App(self.root) as app:
+                    runs.append(self.saturate(app, size, seconds, connections=64 if size == 1 else 16))
+                    self.reconcile(app, f"saturation {size}-event #{i + 1}")
+                self.step(f"saturation {size}-event")
+            self.results[f"saturation_{size}"] = {
+                "committed_per_s": mmm([r["committed_per_s"] for r in runs]),
+                "accepted_requests_per_s": mmm([r["accepted_requests_per_s"] for r in runs]),
+                "cpu_us_per_event": mmm([r["cpu_us_per_event"] for r in runs]),
+                "p99_ms": mmm([r["wrk"]["p99_us"] / 1000 for r in runs]),
+            }
+
+    # ---- (c) latency at fixed offered rates -----------------------------
+
+    def latency(self) -> None:
+        rates = (150_000,) if self.quick else (50_000, 100_000, 150_000)
+        seconds = 8 if self.quick else 15
+        for rate in rates:
+            p50, p99, p999, achieved = [], [], [], []
+            for i in range(self.runs):
+                with App(self.root) as app:
+                    connections = 32
+                    req_per_s = rate / 100
+                    pace_ms = connections / req_per_s * 1000
+                    w = run_wrk(self.wrk, app, self.lists[100], seconds, connections, pace_ms=pace_ms)
+                    p50.append(w["p50_us"] / 1000)
+                    p99.append(w["p99_us"] / 1000)
+                    p999.append(w["p999_us"] / 1000)
+                    achieved.append(w["statuses"].get("202", 0) * 100 / (w["duration_us"] / 1e6))
+                    self.reconcile(app, f"latency {rate} #{i + 1}")
+                self.step(f"latency at {rate // 1000}k/s")
+            self.results[f"latency_{rate}"] = {"p50_ms": mmm(p50), "p99_ms": mmm(p99), "p999_ms": mmm(p999),
+                                                "achieved_events_per_s": mmm(achieved)}
+
+    # ---- (d) overload -----------------------------------------------------
+
+    def overload(self) -> None:
+        sustainable = self.results["saturation_100"]["committed_per_s"]["median"]
+        seconds = 10 if self.quick else 60
+        committed, shed_share, fivexx, timeouts, rss = [], [], [], [], []
+        for i in range(self.runs):
+            with App(self.root) as app:
+                connections = 64
+                pace_ms = connections / (2 * sustainable / 100) * 1000
+                st0 = app.status()
+                t0 = time.monotonic()
+                with RssSampler(app.proc.pid) as sampler:
+                    w = run_wrk(self.wrk, app, self.lists[100], seconds, connections, pace_ms=pace_ms)
+                elapsed = time.monotonic() - t0
+                st1 = app.status()
+                committed.append((st1["committed"] - st0["committed"]) / elapsed)
+                statuses = w["statuses"]
+                shed_share.append(statuses.get("429", 0) / max(w["requests"], 1))
+                fivexx.append(sum(v for k, v in statuses.items() if k.startswith("5")))
+                timeouts.append(w["errors_timeout"])
+                rss.append(sampler.peak / 2**20)
+                self.reconcile(app, f"overload #{i + 1}")
+            self.step("2x overload")
+        self.results["overload"] = {"offered_events_per_s": 2 * sustainable, "committed_per_s": mmm(committed),
+                                    "share_429": mmm(shed_share), "responses_5xx": mmm(fivexx),
+                                    "timeouts": mmm(timeouts), "peak_rss_mb": mmm(rss), "seconds": seconds}
+
+    # ---- (e) queries over a large store while ingest runs -----------------
+
+    def queries(self, target_events: int) -> None:
+        lat: dict[str, list[float]] = {"leaderboard": [], "player": [], "heatmap": []}
+        with App(self.root, {"FRAGSTATS_QUEUE_CAPACITY": "1000000", "FRAGSTATS_BATCH_SIZE": "100000"}) as app:
+            while app.status()["stored"] < target_events:
+                run_wrk(self.wrk, app, self.lists[1000], 20, 8)
+                app.wait_drained()
+                if self.bar:
+                    self.bar.set_description(f"filling store: {app.status()['stored']:,} events")
+            stored = app.status()["stored"]
+            stop = threading.Event()
+
+            def background_ingest() -> None:
+                while not stop.is_set():
+                    run_wrk(self.wrk, app, self.lists[100], 5, 8, pace_ms=8 / 500 * 1000)  # ~50k events/s
+
+            feeder = threading.Thread(target=background_ingest, daemon=True)
+            feeder.start()
+            time.sleep(1)
+            with httpx.Client(base_url=app.url, timeout=30) as c:
+                board = c.get("/api/v1/stats/leaderboard?limit=50").json()
+                player = board["players"][0]["player_id"]
+                prof = c.get(f"/api/v1/stats/player/{player}").json()
+                map_name = prof["maps"][0]["map_name"] if prof["maps"] else "dm/mohdm1"
+                routes = {"leaderboard": "/api/v1/stats/leaderboard?stat=kills&period=all&limit=50",
+                          "player": f"/api/v1/stats/player/{player}",
+                          "heatmap": f"/api/v1/stats/player/{player}/heatmap/{map_name}?kind=kills"}
+                for _ in range(100 if self.quick else 300):
+                    for name, path in routes.items():
+                        t0 = time.perf_counter()
+                        assert c.get(path).status_code == 200
+                        lat[name].append((time.perf_counter() - t0) * 1000)
+            stop.set()
+            feeder.join()
+            self.reconcile(app, "queries")
+        self.step("queries over a large store")
+        self.results["queries"] = {"stored_events": stored, **{
+            name: {"p50_ms": statistics.median(v), "p99_ms": sorted(v)[int(len(v) * 0.99) - 1]} for name, v in lat.items()}}
+
+    # ---- report --------------------------------------------------------------
+
+    def summary(self) -> dict:
+        e2e = self.results["saturation_100"]["committed_per_s"]["median"]
+        ceiling = self.results["ceiling_rows_per_s"]["median"]
+        ov = self.results["overload"]
+        return {"e2e_events_per_s": round(e2e), "ceiling_events_per_s": round(ceiling),
+                "ratio": round(e2e / ceiling, 3),
+                "p99_ms_at_150k": round(self.results["latency_150000"]["p99_ms"]["median"], 2),
+                "overload_5xx": int(ov["responses_5xx"]["max"]),
+                "overload_peak_rss_mb": round(ov["peak_rss_mb"]["max"], 1),
+                "reconciled": all(r["ok"] for r in self.results["reconciliation"])}
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    import chdb
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "chdb": chdb.__version__, "commit": commit or "unknown",
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "load_average_at_start": os.getloadavg()}
+
+
+def fmt(m: dict, unit: str = "", scale: float = 1.0, digits: int = 0) -> str:
+    f = f"{{:,.{digits}f}}"
+    return " / ".join(f.format(m[k] * scale) for k in ("min", "median", "max")) + unit
+
+
+def write_results(path: Path, info: dict, r: dict, summary: dict, quick: bool) -> None:
+    lines = [
+        "# Benchmark results", "",
+        f"Produced by `python -m bench run{' --quick' if quick else ''}` — commit {info['commit']}, {info['date']}.",
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}, "
+        f"chDB {info['chdb']}; load average at start {tuple(round(x, 2) for x in info['load_average_at_start'])}.",
+        "One app process, embedded engines, wrk (2 threads) on the same machine. Figures: min / median / max "
+        f"over {r['saturation_100']['committed_per_s']['n']} run(s).", "",
+        "| measure | min / median / max |", "|---|---|",
+        f"| (a) engine ceiling: same events, same DDL + all MVs, no HTTP (rows/s) | {fmt(r['ceiling_rows_per_s'])} |",
+        f"| (a) engine CPU per row (µs) | {fmt(r['ceiling_cpu_us_per_row'], digits=2)} |",
+    ]
+    for size in SIZES:
+        s = r.get(f"saturation_{size}")
+        if not s:
+            continue
+        lines += [f"| (b) {size}-event requests at saturation: committed events/s | {fmt(s['committed_per_s'])} |",
+                  f"| (b) {size}-event requests: accepted requests/s | {fmt(s['accepted_requests_per_s'])} |",
+                  f"| (b) {size}-event requests: app CPU per committed event, all in (µs) | {fmt(s['cpu_us_per_event'], digits=2)} |"]
+    for rate in (50_000, 100_000, 150_000):
+        lat = r.get(f"latency_{rate}")
+        if lat:
+            lines += [f"| (c) time to 202 at {rate // 1000}k events/s offered: p50 / p99 / p99.9 median (ms) | "
+                      f"{lat['p50_ms']['median']:.2f} / {lat['p99_ms']['median']:.2f} / {lat['p999_ms']['median']:.2f} "
+                      f"(p99 min/med/max {fmt(lat['p99_ms'], digits=2)}; achieved {fmt(lat['achieved_events_per_s'])} events/s) |"]
+    ov = r["overload"]
+    lines += [f"| (d) 2x overload ({ov['offered_events_per_s']:,.0f} events/s offered, {ov['seconds']} s): committed events/s | {fmt(ov['committed_per_s'])} |",
+              f"| (d) share of requests answered 429 | {fmt(ov['share_429'], digits=3)} |",
+              f"| (d) 5xx responses / timeouts | {fmt(ov['responses_5xx'])} / {fmt(ov['timeouts'])} |",
+              f"| (d) app peak RSS (MiB) | {fmt(ov['peak_rss_mb'], digits=1)} |"]
+    q = r.get("queries")
+    if q:
+        for name in ("leaderboard", "player", "heatmap"):
+            lines.append(f"| (e) {name} route over {q['stored_events']:,} events during ingest: p50 / p99 (ms) | "
+                         f"{q[name]['p50_ms']:.1f} / {q[name]['p99_ms']:.1f} |")
+    rec = r["reconciliation"]
+    lines += [f"| (f) reconciliation (accepted = stored + queued + in flight + spooled) | "
+              f"{sum(x['ok'] for x in rec)} of {len(rec)} runs balanced |", "",
+              f"Ratio end-to-end / ceiling (100-event requests, medians): **{summary['ratio']}**.", "",
+              "```json", json.dumps(summary), "```", ""]
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="run the benchmarks and write bench/RESULTS.md")
+    run.add_argument("--quick", action="store_true", help="about 2 minutes; one run of the key figures")
+    run.add_argument("--runs", type=int, default=3)
+    run.add_argument("--query-events", type=int, default=10_000_000, help="store size for the query test")
+    run.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    args = ap.parse_args()
+    info = machine()
+    with tempfile.TemporaryDirectory(prefix="fragstats-bench-") as tmp:
+        b = Bench(args.quick, args.runs, Path(tmp))
+        b.bodies()
+        steps = (b.runs * (1 + 1 + 1 + 1)) if args.quick else (b.runs * (1 + len(SIZES) + 3 + 1) + 1)
+        with tqdm(total=steps, unit="step", file=sys.stderr) as bar:
+            b.bar = bar
+            b.ceiling()
+            b.saturation()
+            b.latency()
+            b.overload()
+            if not args.quick:
+                b.queries(args.query_events)
+        summary = b.summary()
+        output = args.output if not args.quick else args.output.with_name("RESULTS-quick.md")
+        write_results(output, info, b.results, summary, args.quick)
+        (output.with_suffix(".json")).write_text(json.dumps({"machine": info, "results": b.results, "summary": summary},
+                                                            indent=2, default=str))
+    print(f"wrote {output}", file=sys.stderr)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
