@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 log.info("migrations applied: %s", applied)
             app.state.engines = engines
             app.state.auth = Authenticator(engines.pg, admin_token, settings.token_cache_ttl_s)
-            pipeline = Pipeline(settings, engines.ch_writer, metrics, Spool(data_dir / "spool"),
+            pipeline = Pipeline(settings, engines.writer_clients(settings.writers), metrics, Spool(data_dir / "spool"),
                                 MatchContexts(engines.redis))
             app.state.pipeline = pipeline
             live = LiveState(engines.redis, settings.live_ttl_s, metrics.live_servers.set)
@@ -117,8 +117,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.draining = False
-    app.state.after_commit_factories = []
+    app.state.after_commit_factories = _after_commit_factories()
+    from tournaments.ratings import leaderboard as rating_leaderboard
+
+    app.state.rating_leaderboard = rating_leaderboard
     return app
+
+
+def _after_commit_factories() -> list:
+    """Hooks run after each committed batch (besides live state): tournament results from telemetry.
+
+    This is the one call from ingest into tournaments that DESIGN.md allows, made here so that
+    `ingest` itself does not import `tournaments`.
+    """
+    from tournaments.telemetry import after_commit_factory
+
+    return [after_commit_factory]
 
 
 async def drain(app: Starlette) -> None:

@@ -17,8 +17,11 @@ def _json(body: dict) -> Response:
 
 
 async def leaderboard(request: Request) -> Response:
-    """`GET /api/v1/stats/leaderboard?stat=kills|deaths|kd|headshots|accuracy|damage|suicides
+    """`GET /api/v1/stats/leaderboard?stat=kills|deaths|kd|headshots|accuracy|damage|suicides|rating
     &period=all|day|week|month&server_id=&limit=1..500&offset=`
+
+    `stat=rating`: OpenSkill conservative rating (mu - 3 sigma) from ended matches, all time and all
+    servers; players carry `rating`, `mu`, `sigma`, `matches` instead of the counters.
 
     200 `{"stat", "period", "server_id", "total", "limit", "offset", "players": [{"rank", "player_id",
     "player_name", "kills", "deaths", "suicides", "team_kills", "world_deaths", "headshots", "kd",
@@ -26,10 +29,15 @@ async def leaderboard(request: Request) -> Response:
     Periods are UTC days: day = today, week = last 7 days, month = last 30.
     """
     q = request.query_params
-    stat = choice_param(q, "stat", stats.LEADERBOARD_STATS, "kills")
+    stat = choice_param(q, "stat", [*stats.LEADERBOARD_STATS, "rating"], "kills")
     period = choice_param(q, "period", PERIODS, "all")
     server_id = int_param(q, "server_id", None, lo=1)
     limit, offset = paging(q)
+    if stat == "rating":
+        # Ratings live with the tournaments (OpenSkill, Postgres); the kernel hands us their reader
+        # so that this package does not import that one. All-time and all-servers only.
+        body = await request.app.state.rating_leaderboard(request.app.state.engines, limit=limit, offset=offset)
+        return _json({"stat": stat, "period": "all", "server_id": None, "limit": limit, "offset": offset, **body})
     body = await stats.leaderboard(request.app.state.engines, stat=stat, since=period_start(period),
                                    server_id=server_id, limit=limit, offset=offset)
     return _json({"stat": stat, "period": period, "server_id": server_id, "limit": limit, "offset": offset, **body})

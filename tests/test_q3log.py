@@ -30,8 +30,7 @@ def parse(lines, start=START, end_open_match=True):
 
 @pytest.fixture(scope="module")
 def log_lines():
-    if not GAMES_LOG.exists():
-        pytest.skip(f"{GAMES_LOG} not present")
+    assert GAMES_LOG.exists(), f"real input missing: {GAMES_LOG} (../shared must sit beside the repo)"
     return GAMES_LOG.read_text(encoding="utf-8").splitlines(keepends=True)
 
 

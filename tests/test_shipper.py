@@ -139,8 +139,8 @@ def test_connection_errors_are_retried():
     assert shipper.retries == 2
 
 
-@pytest.mark.skipif(not GAMES_LOG.exists(), reason="games.log not present")
 def test_import_real_log_in_batches(ingest):
+    assert GAMES_LOG.exists(), f"real input missing: {GAMES_LOG}"
     start = datetime(2024, 5, 1, tzinfo=timezone.utc)
     parser = Q3LogParser(start)
     with GAMES_LOG.open(encoding="utf-8") as f:
