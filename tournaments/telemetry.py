@@ -155,11 +155,16 @@ def after_commit_factory(app):
     it (``match_event``); then rate the batch's ended matches. Errors are logged, never raised (the
     events are stored either way; the organiser can still report)."""
 
+    kinds: dict[type, str] = {}  # event class -> its type tag, learnt once per class
+
     async def tournament_results(batch: list) -> None:
         ended: list[str] = []
         changed = False
         for ev in batch:
-            kind = _type(ev)
+            cls = type(ev)
+            kind = kinds.get(cls)
+            if kind is None:
+                kind = kinds[cls] = _type(ev) if cls.__struct_config__.tag else ""
             if kind not in ("match_start", "match_end"):
                 continue
             if kind == "match_end" and ev.match_id:
