@@ -7,33 +7,28 @@ live list). The live list follows `/api/v1/stream/live` (SSE) through `static/li
 htmx to re-fetch the fragment after each `batch` message.
 
 Errors the query functions raise (`ApiError`: unknown player, bad parameter) become HTML error
-pages with the same status code.
+pages with the same status code. The layout, the generic filters and `render`/`page` are the
+kernel's (`fragstats.web`); the tournament pages are `tournaments.pages`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import functools
-import re
-import urllib.parse
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
-from fragstats.errors import ApiError
+from fragstats import web
+from fragstats.web import page, path_segment, plain_name, render, wants_fragment
+from fragstats.web import url as _url
 from query import live, openapi, overview, stats, svg
 from query.params import PERIODS, choice_param, int_param, period_start
 
 HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-Handler = Callable[[Request], Awaitable[Response]]
+web.add_templates(HERE / "templates")
 
 PAGE_SIZE = 25
 HEATMAP_MAPS = 12
@@ -57,50 +52,7 @@ STAT_LABELS = {"kills": "Kills", "deaths": "Deaths", "kd": "K/D", "headshots": "
 PERIOD_LABELS = {"all": "All time", "day": "Today", "week": "Last 7 days", "month": "Last 30 days"}
 
 
-# --- template helpers --------------------------------------------------------------------------
-
-_COLOUR_CODES = re.compile(r"\^[^^]")
-
-
-def plain_name(name) -> str:
-    """A player name without Quake colour codes (`^1Red` -> `Red`)."""
-    return _COLOUR_CODES.sub("", str(name or ""))
-
-
-def fmt_num(value) -> str:
-    """Thousands separated; floats to one decimal."""
-    if value is None:
-        return "–"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.1f}"
-    return f"{int(value):,}"
-
-
-def fmt_when(value) -> str:
-    """An ISO-8601 UTC string or epoch seconds as `2026-11-01 12:03 UTC`."""
-    if value in (None, ""):
-        return "–"
-    if isinstance(value, (int, float)):
-        when = dt.datetime.fromtimestamp(value, dt.timezone.utc)
-    else:
-        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if len(str(value)) == 10 and not isinstance(value, (int, float)):  # a date
-        return str(value)
-    return when.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def fmt_clock(seconds) -> str:
-    """Game clock seconds as `m:ss`."""
-    if seconds is None:
-        return ""
-    s = int(float(seconds))
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def path_segment(value) -> str:
-    """Percent-encode one URL path segment (player ids hold `@`, spaces, ...)."""
-    return urllib.parse.quote(str(value), safe="")
-
+# --- template helpers (the generic filters live in `fragstats.web`) ------------------------------
 
 def describe(ev: dict) -> str:
     """One timeline event as a sentence."""
@@ -134,45 +86,7 @@ def describe(ev: dict) -> str:
     return f"{player} {t.replace('_', ' ')}".strip()
 
 
-env = templates.env
-env.filters.update(num=fmt_num, when=fmt_when, clock=fmt_clock, seg=path_segment, name=plain_name,
-                   pct=lambda v: "–" if v is None else f"{float(v) * 100:.1f}%",
-                   ratio=lambda v: "–" if v is None else f"{float(v):.2f}")
-env.globals.update(describe=describe, STAT_LABELS=STAT_LABELS, PERIOD_LABELS=PERIOD_LABELS)
-
-
-def wants_fragment(request: Request) -> bool:
-    """True for an htmx request that will swap a fragment (not a history restore, which needs the page)."""
-    return request.headers.get("hx-request") == "true" and not request.headers.get("hx-history-restore-request")
-
-
-def render(request: Request, name: str, context: dict, status: int = 200) -> Response:
-    """Render a template; `Vary: HX-Request` because one URL answers a page or a fragment."""
-    return templates.TemplateResponse(request, name, context, status_code=status, headers={"Vary": "HX-Request"})
-
-
-def page(handler: Handler) -> Handler:
-    """Turn `ApiError`s (and the tournament engine's errors) into an HTML error page of the same status."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail},
-                          status=exc.status_code)
-        except Exception as exc:
-            status = getattr(exc, "http_status", None)  # tournaments.errors.TournamentError
-            if status is None:
-                raise
-            return render(request, "error.html", {"status": status, "detail": str(exc)}, status=status)
-
-    return wrapped
-
-
-def _url(path: str, params: dict) -> str:
-    kept = {k: v for k, v in params.items() if v not in (None, "")}
-    return path + ("?" + urllib.parse.urlencode(kept) if kept else "")
+web.env.globals.update(describe=describe, STAT_LABELS=STAT_LABELS, PERIOD_LABELS=PERIOD_LABELS)
 
 
 async def _names(request: Request, server_ids) -> dict[int, str]:
@@ -354,59 +268,6 @@ async def servers_page(request: Request) -> Response:
                                             "server_names": names})
 
 
-# --- tournaments (read-only; the engine and store live in `tournaments/`) -----------------------
-
-@page
-async def tournaments_page(request: Request) -> Response:
-    """`GET /tournaments?offset=`: tournaments, newest first (as `GET /api/v1/tournaments`)."""
-    from tournaments import store
-
-    offset = int_param(request.query_params, "offset", 0, lo=0)
-    total, metas = await store.list_all(request.app.state.engines.pg, format=None, status=None, owner_key_id=None,
-                                        limit=PAGE_SIZE, offset=offset)
-    return render(request, "tournaments.html", {
-        "tournaments": metas, "total": total,
-        "prev_url": _url("/tournaments", {"offset": max(offset - PAGE_SIZE, 0) or None}) if offset else None,
-        "next_url": _url("/tournaments", {"offset": offset + PAGE_SIZE}) if offset + PAGE_SIZE < total else None})
-
-
-BRACKET_TITLES = {"winners": "Winners bracket", "losers": "Losers bracket", "grand_final": "Grand final",
-                  "third_place": "Third place", "round_robin": "Round robin", "swiss": "Swiss rounds",
-                  "group": "Groups"}
-
-
-def bracket_view(t) -> list[dict]:
-    """The matches of a tournament state as `[{"title", "rounds": [{"round", "matches": [...]}]}]`: one
-    section per bracket (and group), rounds as columns, matches in number order."""
-    sections: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    for m in sorted(t.matches, key=lambda m: (m.round, m.number, m.id)):
-        sections[(m.bracket, m.group)][m.round].append(m)
-    order = list(BRACKET_TITLES)
-    out = []
-    for (bracket, group), rounds in sorted(sections.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1] or 0)):
-        title = BRACKET_TITLES.get(bracket, bracket)
-        if group is not None and bracket in ("group", "round_robin") and len({g for b, g in sections if b == bracket}) > 1:
-            title += f" — group {group}"
-        out.append({"title": title, "rounds": [{"round": r, "matches": ms} for r, ms in sorted(rounds.items())]})
-    return out
-
-
-@page
-async def tournament_page(request: Request) -> Response:
-    """`GET /tournaments/{tournament_id}`: bracket (every match by bracket and round) and standings, from
-    the same store and engine functions as `GET /api/v1/tournaments/{id}` and `.../standings`; 404."""
-    from tournaments import standings, store
-
-    tid = request.path_params["tournament_id"]
-    if tid > 2**31 - 1:
-        raise ApiError(404, "not_found", f"tournament {tid} does not exist")
-    meta, t = await store.load(request.app.state.engines.pg, tid)
-    table = await asyncio.to_thread(standings.standings, t)
-    people = {p.id: p for p in t.participants}
-    return render(request, "tournament.html", {"meta": meta, "t": t, "people": people, "standings": table,
-                                               "sections": bracket_view(t)})
-
-
 # --- API docs ----------------------------------------------------------------------------------
 
 async def openapi_json(request: Request) -> Response:
@@ -431,8 +292,6 @@ routes = [
     Route("/matches", matches_page),
     Route("/match/{match_id}", match_page),
     Route("/servers", servers_page),
-    Route("/tournaments", tournaments_page),
-    Route("/tournaments/{tournament_id:int}", tournament_page),
     Route("/openapi.json", openapi_json),
     Route("/docs", docs_page),
     *overview.routes,

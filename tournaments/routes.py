@@ -436,3 +436,8 @@ from .event_routes import routes as _event_routes  # noqa: E402
 from .result_routes import routes as _result_routes  # noqa: E402
 
 routes += _event_routes + _result_routes
+
+# The HTML pages (`/tournaments`, `/tournaments/{id}`), rendered with the kernel's layout (`fragstats.web`).
+from .pages import routes as _page_routes  # noqa: E402
+
+routes += _page_routes

@@ -1,0 +1,93 @@
+"""HTML pages of the tournaments (read-only): the list and one tournament's bracket and standings.
+
+Rendered with the kernel's shared layout and filters (`fragstats.web`) from the same store and
+engine functions as the JSON routes (`GET /api/v1/tournaments`, `.../{id}`, `.../{id}/standings`).
+The engine's errors carry `http_status`, which `fragstats.web.page` turns into the HTML error page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fragstats import web
+from fragstats.errors import ApiError
+from fragstats.web import page, render
+
+from . import standings, store
+
+HERE = Path(__file__).resolve().parent
+web.add_templates(HERE / "templates")
+
+PAGE_SIZE = 25
+INT4_MAX = 2**31 - 1
+
+BRACKET_TITLES = {"winners": "Winners bracket", "losers": "Losers bracket", "grand_final": "Grand final",
+                  "third_place": "Third place", "round_robin": "Round robin", "swiss": "Swiss rounds",
+                  "group": "Groups"}
+
+
+def _offset(request: Request) -> int:
+    raw = request.query_params.get("offset")
+    if raw in (None, ""):
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"offset must be an integer, got {raw!r}") from None
+    if not 0 <= value <= INT4_MAX:
+        raise ApiError(400, "invalid_parameter", f"offset must be between 0 and {INT4_MAX}")
+    return value
+
+
+@page
+async def tournaments_page(request: Request) -> Response:
+    """`GET /tournaments?offset=`: tournaments, newest first (as `GET /api/v1/tournaments`)."""
+    offset = _offset(request)
+    total, metas = await store.list_all(request.app.state.engines.pg, format=None, status=None, owner_key_id=None,
+                                        limit=PAGE_SIZE, offset=offset)
+    return render(request, "tournaments.html", {
+        "tournaments": metas, "total": total,
+        "prev_url": web.url("/tournaments", {"offset": max(offset - PAGE_SIZE, 0) or None}) if offset else None,
+        "next_url": web.url("/tournaments", {"offset": offset + PAGE_SIZE}) if offset + PAGE_SIZE < total else None})
+
+
+def bracket_view(t) -> list[dict]:
+    """The matches of a tournament state as `[{"title", "rounds": [{"round", "matches": [...]}]}]`: one
+    section per bracket (and group), rounds as columns, matches in number order."""
+    sections: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for m in sorted(t.matches, key=lambda m: (m.round, m.number, m.id)):
+        sections[(m.bracket, m.group)][m.round].append(m)
+    order = list(BRACKET_TITLES)
+    out = []
+    for (bracket, group), rounds in sorted(sections.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1] or 0)):
+        title = BRACKET_TITLES.get(bracket, bracket)
+        if group is not None and bracket in ("group", "round_robin") and len({g for b, g in sections if b == bracket}) > 1:
+            title += f" — group {group}"
+        out.append({"title": title, "rounds": [{"round": r, "matches": ms} for r, ms in sorted(rounds.items())]})
+    return out
+
+
+@page
+async def tournament_page(request: Request) -> Response:
+    """`GET /tournaments/{tournament_id}`: bracket (every match by bracket and round) and standings, from
+    the same store and engine functions as `GET /api/v1/tournaments/{id}` and `.../standings`; 404."""
+    tid = request.path_params["tournament_id"]
+    if tid > INT4_MAX:
+        raise ApiError(404, "not_found", f"tournament {tid} does not exist")
+    meta, t = await store.load(request.app.state.engines.pg, tid)
+    table = await asyncio.to_thread(standings.standings, t)
+    people = {p.id: p for p in t.participants}
+    return render(request, "tournament.html", {"meta": meta, "t": t, "people": people, "standings": table,
+                                               "sections": bracket_view(t)})
+
+
+routes = [
+    Route("/tournaments", tournaments_page),
+    Route("/tournaments/{tournament_id:int}", tournament_page),
+]
