@@ -20,7 +20,7 @@ from collections import defaultdict
 import msgspec
 import redis.asyncio as redis_asyncio
 
-from ingest.events import STRUCTS
+from ingest.events import NOTABLE
 from ingest.identity import display_name, kill_kind, player_id
 
 FEED = "fragstats:live:feed"
@@ -30,8 +30,7 @@ SERVERS = "fragstats:live:servers"
 _PLAYER_PREFIXES = ("attacker", "victim", "player", "target")
 _FEED_KILLS_MAX = 50
 # Event types that carry live state (players seen, kills, scores, match start/end).
-_INTERESTING = {STRUCTS[t]: t for t in ("player_kill", "match_start", "match_end", "heartbeat", "connect",
-                                         "disconnect", "player_spawn", "team_join", "player_auth")}
+_INTERESTING = NOTABLE
 
 
 def match_key(server_id: int, match_id: str) -> str:
@@ -50,8 +49,13 @@ class LiveState:
         self.ttl_s = ttl_s
         self.on_servers_live = on_servers_live  # callback(count) for the live-servers gauge
 
-    async def update(self, batch: list) -> None:
-        """Fold one batch into Redis with one pipelined round trip (plus one ZCOUNT for the gauge)."""
+    async def update(self, notable: list, touched: dict) -> None:
+        """Fold one committed batch into Redis with one pipelined round trip.
+
+        `touched`: {(server_id, match_id): last receipt time} of every event of the batch (each keeps
+        its match alive); `notable`: the batch's events that carry live state (kills, scores, match
+        start/end, players joining), in order.
+        """
         matches: dict[tuple[int, str], dict] = {}
         kills: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         deaths: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -59,27 +63,13 @@ class LiveState:
         feed_kills: dict[tuple[int, str], list] = defaultdict(list)
         servers: dict[int, dict] = {}
         seen_players: dict[int, dict[str, float]] = defaultdict(dict)
-        last_sid, last_mid, state, key = None, None, None, None
-        for ev in batch:
-            # Events arrive in request-sized runs of one match: only look the match up when it changes.
-            if ev.match_id is not last_mid or ev.server_id != last_sid:
-                last_sid, last_mid = ev.server_id, ev.match_id
-                if not last_mid:
-                    state = None
-                    continue
-                key = (last_sid, last_mid)
-                state = matches.get(key)
-                if state is None:
-                    state = matches[key] = {"server_id": last_sid, "match_id": last_mid,
-                                            "last_event_at": ev.received_at}
-            if state is None:
-                continue
-            if ev.received_at > state["last_event_at"]:
-                state["last_event_at"] = ev.received_at
-            # Most events (shots, hits, movement) only say "this match is alive"; only the few
-            # types below carry live state, so the per-event cost stays a type lookup.
+        for (server_id, match_id), at in touched.items():
+            matches[(server_id, match_id)] = {"server_id": server_id, "match_id": match_id, "last_event_at": at}
+        for ev in notable:
+            key = (ev.server_id, ev.match_id)
+            state = matches.get(key)
             etype = _INTERESTING.get(type(ev))
-            if etype is None:
+            if state is None or etype is None:
                 continue
             if ev.map_name:
                 state["map_name"] = ev.map_name

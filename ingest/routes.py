@@ -92,7 +92,7 @@ async def ingest_events(request: Request) -> Response:
     if not verdicts.accepted:
         detail = "body holds no events" if not n_items else "no valid event in the body"
         return _json(400, {"error": "no_valid_events", "detail": detail, "events": errors})
-    if not state.pipeline.admit(verdicts.accepted):
+    if not await state.pipeline.admit(verdicts.accepted):
         metrics.events_shed.inc(len(verdicts.accepted))
         metrics.requests_shed.labels("429").inc()
         return _json(429, {"error": "overloaded", "detail": "ingest queue is full; nothing of this request was kept",

@@ -12,7 +12,7 @@ import pytest
 from fragstats.migrations import migrate_clickhouse, migrate_postgres
 from ingest.decode import validate
 from ingest.events import STRUCTS, UnknownEvent
-from ingest.queue import EventQueue
+from ingest.queue import Chunk, EventQueue
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -54,7 +54,7 @@ async def test_failing_insert_is_spooled_then_replayed(app):
     # A real failure of the real engine: the table is gone while the batch is written.
     await engines.query("RENAME TABLE raw_events TO raw_events_away")
     try:
-        committed = await pipeline.flush(batch)
+        committed = await pipeline.flush([pipeline.prepare(batch)])
     finally:
         await engines.query("RENAME TABLE raw_events_away TO raw_events")
     assert committed is False
@@ -72,27 +72,43 @@ async def test_failing_insert_is_spooled_then_replayed(app):
     assert await pipeline.replay_spool() == 0  # nothing left to replay
 
 
+def chunk(n: int, tag: int = 0) -> Chunk:
+    return Chunk(n, b"x" * n, [], {(1, f"m{tag}"): 0.0})
+
+
 async def test_queue_admission_is_all_or_nothing():
     queue = EventQueue(capacity=10, batch_size=4)
-    assert queue.offer(list(range(6)))
-    assert not queue.offer(list(range(5)))  # would overflow: nothing of it is kept
+    first, second, third = chunk(3, 1), chunk(3, 2), chunk(4, 3)
+    assert queue.offer(first) and queue.offer(second)
+    assert not queue.offer(chunk(5))  # would overflow: nothing of it is kept
     assert queue.size == 6
-    assert queue.offer(list(range(4)))
-    assert await queue.take(0.01) == [0, 1, 2, 3]  # batch_size at once
-    assert await queue.take(0.01) == [4, 5, 0, 1]
+    assert queue.offer(third)
+    # Whole chunks only: a batch stops before the chunk that would pass batch_size, unless empty.
+    assert await queue.take(0.01) == [first]
+    assert await queue.take(0.01) == [second]
     queue.close()
-    assert not queue.offer([1])
-    assert await queue.take(0.01) == [2, 3]
+    assert not queue.offer(chunk(1))
+    assert await queue.take(0.01) == [third]
     assert await queue.take(0.01) == []
 
 
 async def test_take_waits_for_the_flush_interval_then_returns_a_partial_batch():
     queue = EventQueue(capacity=100, batch_size=50)
     loop = asyncio.get_running_loop()
-    queue.offer([1, 2])
+    small = chunk(2)
+    queue.offer(small)
     start = loop.time()
-    assert await queue.take(0.1) == [1, 2]
+    assert await queue.take(0.1) == [small]
     assert loop.time() - start >= 0.09
+
+
+async def test_prepare_keeps_notable_events_and_touched_matches(app):
+    events = kills("match_" + uuid.uuid4().hex[:16], 3) + validate(
+        [{"type": "weapon_fire", "match_id": "m-fire", "player_name": "F"}], 4242).accepted
+    prepared = app.state.pipeline.prepare(events)
+    assert prepared.events == 4 and prepared.payload.count(b"\n") == 4
+    assert prepared.notable == events[:3]  # the kills, not the shot
+    assert set(prepared.touched) == {(4242, events[0].match_id), (4242, "m-fire")}
 
 
 async def test_migrations_are_idempotent(app):

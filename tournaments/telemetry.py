@@ -157,10 +157,11 @@ def after_commit_factory(app):
 
     kinds: dict[type, str] = {}  # event class -> its type tag, learnt once per class
 
-    async def tournament_results(batch: list) -> None:
+    async def tournament_results(notable: list, touched: dict) -> None:
+        # `notable`: the batch's events that carry state (match start/end among them), in order.
         ended: list[str] = []
         changed = False
-        for ev in batch:
+        for ev in notable:
             cls = type(ev)
             kind = kinds.get(cls)
             if kind is None:
