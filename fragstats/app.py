@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from fragstats import servers
+from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.engines import open_engines
 from fragstats.errors import http_exception_handler, unhandled_exception_handler
@@ -105,6 +105,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
+        Route("/openapi.json", openapi.openapi_json),
+        Route("/docs", openapi.docs_page),
         *servers.routes,
         *_package_routes(),
     ]

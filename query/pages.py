@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from fragstats import web
 from fragstats.web import page, path_segment, plain_name, render, wants_fragment
 from fragstats.web import url as _url
-from query import live, openapi, overview, stats, svg
+from query import live, overview, stats, svg
 from query.params import PERIODS, choice_param, int_param, period_start
 
 HERE = Path(__file__).resolve().parent
@@ -268,21 +268,6 @@ async def servers_page(request: Request) -> Response:
                                             "server_names": names})
 
 
-# --- API docs ----------------------------------------------------------------------------------
-
-async def openapi_json(request: Request) -> Response:
-    """`GET /openapi.json`: the OpenAPI 3.1 description of every route, generated from the routes and
-    their docstrings, with the ingest event schemas from the msgspec Structs."""
-    return Response(openapi.encode(openapi.spec(request.app.routes)), media_type="application/json")
-
-
-async def docs_page(request: Request) -> Response:
-    """`GET /docs`: the same OpenAPI document rendered as one HTML page (no JavaScript, no CDN)."""
-    doc = openapi.spec(request.app.routes)
-    return render(request, "docs.html", {"doc": doc, "groups": openapi.by_tag(doc),
-                                         "events": openapi.event_table(doc)})
-
-
 routes = [
     Route("/", home),
     Route("/live", live_page),
@@ -292,8 +277,6 @@ routes = [
     Route("/matches", matches_page),
     Route("/match/{match_id}", match_page),
     Route("/servers", servers_page),
-    Route("/openapi.json", openapi_json),
-    Route("/docs", docs_page),
     *overview.routes,
     Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
 ]

@@ -279,9 +279,6 @@ async def test_docs_page_renders_the_openapi_document(client):
 
 
 PACKAGES = ("ingest", "query", "tournaments")
-# Known violations still to be removed, each named; the test fails once one is fixed, so that it leaves this list.
-# query/openapi.py reads the event Structs from ingest.events for the OpenAPI schemas (a kernel registry would do).
-KNOWN_CROSS_IMPORTS = {"query/openapi.py imports ingest"}
 
 
 def _imported_packages(source: str) -> set[str]:
@@ -311,5 +308,4 @@ def test_packages_do_not_import_each_other():
         for path in files:
             others = _imported_packages(path.read_text(encoding="utf-8")) & (set(PACKAGES) - {package})
             offences += [f"{path.relative_to(ROOT).as_posix()} imports {other}" for other in sorted(others)]
-    assert sorted(set(offences) - KNOWN_CROSS_IMPORTS) == []
-    assert sorted(KNOWN_CROSS_IMPORTS - set(offences)) == [], "fixed: remove it from KNOWN_CROSS_IMPORTS"
+    assert offences == []

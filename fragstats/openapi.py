@@ -69,7 +69,7 @@ def query_parameters(doc: str) -> list[dict]:
 def event_schemas() -> tuple[dict, dict]:
     """(request body schema of `POST /api/v1/ingest/events`, component schemas of every event type),
     from `ingest.events.STRUCTS`; server-owned fields (`server_id`, `received_at`, `extra`) left out."""
-    from ingest.events import SERVER_OWNED, STRUCTS  # read only: the one declaration of the wire format
+    from ingest.events import SERVER_OWNED, STRUCTS  # the kernel assembles the app: it may read the packages
 
     refs, components = msgspec.json.schema_components(list(STRUCTS.values()),
                                                       ref_template="#/components/schemas/{name}")
@@ -194,3 +194,19 @@ def event_table(doc: dict) -> list[dict]:
         out.append({"type": props["type"]["enum"][0],
                     "fields": [(k, _type_name(v)) for k, v in props.items() if k != "type"]})
     return out
+
+
+async def openapi_json(request):
+    """`GET /openapi.json`: the OpenAPI 3.1 description of every route, generated from the routes and
+    their docstrings, with the ingest event schemas from the msgspec Structs."""
+    from starlette.responses import Response
+
+    return Response(encode(spec(request.app.routes)), media_type="application/json")
+
+
+async def docs_page(request):
+    """`GET /docs`: the same OpenAPI document rendered as one HTML page (no JavaScript, no CDN)."""
+    from fragstats.web import render
+
+    doc = spec(request.app.routes)
+    return render(request, "docs.html", {"doc": doc, "groups": by_tag(doc), "events": event_table(doc)})
