@@ -78,7 +78,7 @@ class Bench:
         rates, cpu = [], []
         for i in range(self.runs):
             out = subprocess.run([sys.executable, "-m", "bench.ceiling", "--data-dir", str(self.root / f"ceiling{i}"),
-                                  "--batch-size", "50000", "--batches", "3" if self.quick else "6"],
+                                  "--batch-size", "100000", "--batches", "3" if self.quick else "6"],
                                  capture_output=True, text=True, check=True, cwd=HERE.parent)
             data = json.loads(out.stdout.strip().splitlines()[-1])
             rates.append(statistics.median(data["rows_per_s"]))

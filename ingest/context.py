@@ -8,12 +8,16 @@ The context also lives in Redis (with a TTL) so a restart mid-match does not los
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
 import redis.asyncio as redis_asyncio
 
 _KEY = "fragstats:ctx:{}:{}"
 _MAX_LOCAL = 20_000
+# A session Redis did not know either is not asked about again for this long (s): without this,
+# every request of a match whose match_start we never saw would cost a Redis round trip.
+_UNKNOWN_TTL_S = 30.0
 
 
 class MatchContexts:
@@ -23,6 +27,7 @@ class MatchContexts:
         self.redis = redis
         self.ttl_s = ttl_s
         self._local: OrderedDict[tuple[int, str], tuple[str, str]] = OrderedDict()
+        self._unknown: dict[tuple[int, str], float] = {}  # key -> monotonic time until which not to ask
 
     def _remember(self, key: tuple[int, str], value: tuple[str, str]) -> None:
         self._local[key] = value
@@ -47,12 +52,18 @@ class MatchContexts:
                 if key not in local:
                     missing.add(key)
         if missing and self.redis is not None:
-            keys = list(missing)
-            values = await self.redis.mget([_KEY.format(*k) for k in keys])
-            for key, value in zip(keys, values):
-                if value:
-                    map_name, _, gametype = value.partition("\t")
-                    self._remember(key, (map_name, gametype))
+            now = time.monotonic()
+            keys = [k for k in missing if self._unknown.get(k, 0.0) < now]
+            if keys:
+                values = await self.redis.mget([_KEY.format(*k) for k in keys])
+                if len(self._unknown) > _MAX_LOCAL:
+                    self._unknown.clear()
+                for key, value in zip(keys, values):
+                    if value:
+                        map_name, _, gametype = value.partition("\t")
+                        self._remember(key, (map_name, gametype))
+                    else:
+                        self._unknown[key] = now + _UNKNOWN_TTL_S
         learnt: dict[tuple[int, str], tuple[str, str]] = {}
         last_sid, last_session, known = None, None, None
         for ev in events:

@@ -8,6 +8,7 @@ they agree, so the two spellings of the rule cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ingest.events import STRUCTS
@@ -19,11 +20,13 @@ _NO_TEAM = frozenset({"", "none", "freeforall", "free", "spectator"})
 _WORLD = frozenset({"world", "<world>", "<non-client>"})
 
 
+@functools.lru_cache(maxsize=65536)  # names repeat all match long; the regex need not run each time
 def display_name(name: str | None) -> str:
     """Colour codes (Quake III's `^` + alphanumeric) stripped, surrounding blanks trimmed."""
     return _COLOUR.sub("", name or "").strip()
 
 
+@functools.lru_cache(maxsize=65536)
 def player_id(guid: str | int | None, name: str | None, server_id: int) -> str:
     """The client GUID when persistent (not OpenMOHAA's `unauth_<slot>`), else `<display name>@<server_id>`;
     "" when there is neither."""
