@@ -10,7 +10,6 @@ import gc
 import json
 import logging
 import os
-import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path

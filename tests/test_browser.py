@@ -16,7 +16,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
 from conftest import ADMIN_TOKEN, Q3_LOG
 from test_pages import mohaa_match

@@ -8,7 +8,6 @@ import time
 import uuid
 
 import httpx
-import pytest
 import redis
 
 from conftest import ADMIN, new_server, settle

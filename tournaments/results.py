@@ -137,7 +137,7 @@ def _flow(m: Match) -> tuple[int | None, ...] | None:
     """What a decided match passes on (winner, loser, or a draw); None while undecided."""
     if m.status != "completed":
         return None
-    o1, o2 = m.opponent1, m.opponent2
+    o1 = m.opponent1
     if o1 is not None and o1.result == "draw":
         return (None, None)
     return winner_loser(m)

@@ -222,7 +222,6 @@ def standings(t: Tournament) -> list[Standing]:
     members = [p.id for p in t.participants]
     seeds = effective_seeds(t)
     recs = records(t, t.matches, members)
-    tb_names = t.settings.tiebreaks if t.settings.tiebreaks is not None else DEFAULT_TIEBREAKS[t.format]
     tbs: dict[int, dict[str, float]] = {p: {} for p in members}
     groups_mode = t.format == "round_robin" and (t.settings.groups > 1 or t.settings.advance_per_group > 0)
     if t.format in ("single_elimination", "double_elimination"):
