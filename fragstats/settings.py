@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     raw_events_ttl_days: int = Field(0, description="TTL of raw_events in days; 0 keeps them forever.")
     token_cache_ttl_s: float = Field(30.0, description="How long a resolved server token is cached (s).")
     live_ttl_s: int = Field(300, description="TTL of live match/server keys in Redis (s).")
+    stats_cache_s: float = Field(1.0, description="Leaderboards/profiles/heatmaps served up to this old (s); 0 = no cache.")
     sse_heartbeat_s: float = Field(15.0, description="Seconds between SSE heartbeat comments on a quiet feed.")
 
     def resolved_data_dir(self) -> Path:

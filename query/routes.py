@@ -1,5 +1,6 @@
 """JSON read routes under `/api/v1/stats`. Public (no auth). Each one parses its query string and
-hands off to one function of `query/stats.py`."""
+hands off to one function of `query/stats.py`. Leaderboards, profiles and heatmaps may be up to
+`FRAGSTATS_STATS_CACHE_S` (1 s) old — the aggregates themselves only move once per batch."""
 
 from __future__ import annotations
 
@@ -9,11 +10,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from query import live, pages, stats
+from query.cache import StaleWhileRevalidate
 from query.params import PERIODS, choice_param, int_param, paging, period_start
 
 
 def _json(body: dict) -> Response:
     return Response(msgspec.json.encode(body), media_type="application/json")
+
+
+async def _cached(request: Request, key: tuple, compute):
+    """Aggregates change once per committed batch: serve them from the stale-while-revalidate cache
+    (`query/cache.py`, at most `FRAGSTATS_STATS_CACHE_S` old while fresh; 0 turns it off)."""
+    cache = getattr(request.app.state, "stats_cache", None)
+    if cache is None:
+        cache = request.app.state.stats_cache = StaleWhileRevalidate(request.app.state.settings.stats_cache_s)
+    return await cache.get(key, compute)
 
 
 async def leaderboard(request: Request) -> Response:
@@ -38,8 +49,10 @@ async def leaderboard(request: Request) -> Response:
         # so that this package does not import that one. All-time and all-servers only.
         body = await request.app.state.rating_leaderboard(request.app.state.engines, limit=limit, offset=offset)
         return _json({"stat": stat, "period": "all", "server_id": None, "limit": limit, "offset": offset, **body})
-    body = await stats.leaderboard(request.app.state.engines, stat=stat, since=period_start(period),
-                                   server_id=server_id, limit=limit, offset=offset)
+    engines, since = request.app.state.engines, period_start(period)
+    body = await _cached(request, ("leaderboard", stat, since, server_id, limit, offset),
+                         lambda: stats.leaderboard(engines, stat=stat, since=since, server_id=server_id,
+                                                   limit=limit, offset=offset))
     return _json({"stat": stat, "period": period, "server_id": server_id, "limit": limit, "offset": offset, **body})
 
 
@@ -47,9 +60,10 @@ async def weapon_leaderboard(request: Request) -> Response:
     """`GET /api/v1/stats/leaderboard/weapon/{weapon}?server_id=&limit=&offset=`: players by kills with
     that weapon (see `query.stats.weapon_leaderboard`)."""
     limit, offset = paging(request.query_params)
-    body = await stats.weapon_leaderboard(request.app.state.engines, request.path_params["weapon"],
-                                          server_id=int_param(request.query_params, "server_id", None, lo=1),
-                                          limit=limit, offset=offset)
+    weapon, server_id = request.path_params["weapon"], int_param(request.query_params, "server_id", None, lo=1)
+    body = await _cached(request, ("weapon", weapon, server_id, limit, offset),
+                         lambda: stats.weapon_leaderboard(request.app.state.engines, weapon, server_id=server_id,
+                                                          limit=limit, offset=offset))
     return _json({"limit": limit, "offset": offset, **body})
 
 
@@ -57,24 +71,29 @@ async def map_leaderboard(request: Request) -> Response:
     """`GET /api/v1/stats/leaderboard/map/{map_name}?server_id=&limit=&offset=`: players by kills on that
     map (see `query.stats.map_leaderboard`)."""
     limit, offset = paging(request.query_params)
-    body = await stats.map_leaderboard(request.app.state.engines, request.path_params["map_name"],
-                                       server_id=int_param(request.query_params, "server_id", None, lo=1),
-                                       limit=limit, offset=offset)
+    map_name, server_id = request.path_params["map_name"], int_param(request.query_params, "server_id", None, lo=1)
+    body = await _cached(request, ("map", map_name, server_id, limit, offset),
+                         lambda: stats.map_leaderboard(request.app.state.engines, map_name, server_id=server_id,
+                                                       limit=limit, offset=offset))
     return _json({"limit": limit, "offset": offset, **body})
 
 
 async def player(request: Request) -> Response:
     """`GET /api/v1/stats/player/{player_id}`: totals, weapons, maps, recent matches; 404 if never seen.
     A player_id is the client GUID when persistent, else `<display name>@<server_id>`."""
-    return _json(await stats.player_profile(request.app.state.engines, request.path_params["player_id"]))
+    player_id = request.path_params["player_id"]
+    return _json(await _cached(request, ("player", player_id),
+                               lambda: stats.player_profile(request.app.state.engines, player_id)))
 
 
 async def player_heatmap(request: Request) -> Response:
     """`GET /api/v1/stats/player/{player_id}/heatmap/{map_name}?kind=kills|deaths`: grid cells (128 game
     units) of where the player killed or died (see `query.stats.heatmap`)."""
     kind = choice_param(request.query_params, "kind", stats.HEATMAP_KINDS, "kills")
-    return _json(await stats.heatmap(request.app.state.engines, request.path_params["map_name"],
-                                     player_id=request.path_params["player_id"], kind=kind))
+    map_name, player_id = request.path_params["map_name"], request.path_params["player_id"]
+    return _json(await _cached(request, ("heatmap", map_name, player_id, kind),
+                               lambda: stats.heatmap(request.app.state.engines, map_name, player_id=player_id,
+                                                     kind=kind)))
 
 
 async def map_heatmap(request: Request) -> Response:

@@ -46,7 +46,7 @@ def shared_data() -> Path:
 async def app(tmp_path_factory):
     settings = Settings(data_dir=tmp_path_factory.mktemp("app"), admin_token=ADMIN_TOKEN,
                         flush_interval_ms=20, retry_backoff_ms=20, insert_retries=1,
-                        spool_replay_interval_ms=100)
+                        spool_replay_interval_ms=100, stats_cache_s=0)
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application

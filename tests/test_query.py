@@ -190,3 +190,31 @@ async def test_server_admin_routes(client):
     assert any(s["server_id"] == server_id and "token" not in s for s in listed)
     assert (await client.get("/api/v1/servers")).status_code == 401
     assert (await client.delete("/api/v1/servers/999999", headers=ADMIN)).status_code == 404
+
+
+async def test_stale_while_revalidate_cache():
+    import asyncio
+
+    from query.cache import StaleWhileRevalidate
+
+    calls = []
+
+    async def compute():
+        calls.append(1)
+        return len(calls)
+
+    cache = StaleWhileRevalidate(ttl_s=0.05, max_stale_s=1.0)
+    assert await cache.get("k", compute) == 1
+    assert await cache.get("k", compute) == 1  # fresh: not recomputed
+    await asyncio.sleep(0.06)
+    assert await cache.get("k", compute) == 1  # stale: served at once, refresh started
+    await asyncio.sleep(0.01)
+    assert await cache.get("k", compute) == 2  # the refresh landed
+    assert await StaleWhileRevalidate(0).get("k", compute) == 3  # ttl 0: always computes
+
+    async def failing():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await cache.get("other", failing)  # errors are not cached
+    assert "other" not in cache._entries
