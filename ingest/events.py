@@ -81,9 +81,23 @@ ALIASES: dict[str, dict[str, str]] = {"match_end": {"map": "map_name"}}
 SERVER_OWNED = frozenset({"server_id", "received_at", "extra"})
 
 
-class Event(msgspec.Struct, tag_field="type", omit_defaults=True, kw_only=True, forbid_unknown_fields=True,
-            gc=False):
-    """The envelope every event carries, plus the fields the server sets.
+class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
+    """The envelope every event carries, plus the fields the server sets (`server_id`,
+    `received_at`, `extra`)."""
+
+    match_id: str = ""
+    session_id: str = ""
+    timestamp: float | None = None
+    occurred_at: float | str | None = None
+    map_name: str = ""
+    gametype: str = ""
+    server_id: int = 0
+    received_at: float = 0.0
+    extra: dict[str, str] = {}
+
+
+class Event(Envelope, tag_field="type", forbid_unknown_fields=True):
+    """Base of the known event types: the envelope, tagged by `type`.
 
     `gc=False`: events hold only strings, numbers and a dict of strings, so they cannot be part of a
     reference cycle; untracked, the hundreds of thousands of them waiting in the queue no longer
@@ -97,31 +111,12 @@ class Event(msgspec.Struct, tag_field="type", omit_defaults=True, kw_only=True, 
     `session_id`, so every event belongs to some match.
     """
 
-    match_id: str = ""
-    session_id: str = ""
-    timestamp: float | None = None
-    occurred_at: float | str | None = None
-    map_name: str = ""
-    gametype: str = ""
-    server_id: int = 0
-    received_at: float = 0.0
-    extra: dict[str, str] = {}
 
-
-class UnknownEvent(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
+class UnknownEvent(Envelope):
     """An event of a type we do not know: stored with its envelope and all its keys in `extra`,
     feeding no aggregate."""
 
     type: str
-    match_id: str = ""
-    session_id: str = ""
-    timestamp: float | None = None
-    occurred_at: float | str | None = None
-    map_name: str = ""
-    gametype: str = ""
-    server_id: int = 0
-    received_at: float = 0.0
-    extra: dict[str, str] = {}
 
 
 def _fields_for(blocks: tuple[str, ...], extra: dict[str, object]) -> list[tuple[str, object, None]]:

@@ -56,26 +56,26 @@ async def leaderboard(request: Request) -> Response:
     return _json({"stat": stat, "period": period, "server_id": server_id, "limit": limit, "offset": offset, **body})
 
 
+async def _board_by(request: Request, param: str, board) -> Response:
+    """A per-weapon or per-map board: the path parameter `param`, `server_id`, paging, one cache key."""
+    limit, offset = paging(request.query_params)
+    value, server_id = request.path_params[param], int_param(request.query_params, "server_id", None, lo=1)
+    body = await _cached(request, (board.__name__, value, server_id, limit, offset),
+                         lambda: board(request.app.state.engines, value, server_id=server_id, limit=limit,
+                                       offset=offset))
+    return _json({"limit": limit, "offset": offset, **body})
+
+
 async def weapon_leaderboard(request: Request) -> Response:
     """`GET /api/v1/stats/leaderboard/weapon/{weapon}?server_id=&limit=&offset=`: players by kills with
     that weapon (see `query.stats.weapon_leaderboard`)."""
-    limit, offset = paging(request.query_params)
-    weapon, server_id = request.path_params["weapon"], int_param(request.query_params, "server_id", None, lo=1)
-    body = await _cached(request, ("weapon", weapon, server_id, limit, offset),
-                         lambda: stats.weapon_leaderboard(request.app.state.engines, weapon, server_id=server_id,
-                                                          limit=limit, offset=offset))
-    return _json({"limit": limit, "offset": offset, **body})
+    return await _board_by(request, "weapon", stats.weapon_leaderboard)
 
 
 async def map_leaderboard(request: Request) -> Response:
     """`GET /api/v1/stats/leaderboard/map/{map_name}?server_id=&limit=&offset=`: players by kills on that
     map (see `query.stats.map_leaderboard`)."""
-    limit, offset = paging(request.query_params)
-    map_name, server_id = request.path_params["map_name"], int_param(request.query_params, "server_id", None, lo=1)
-    body = await _cached(request, ("map", map_name, server_id, limit, offset),
-                         lambda: stats.map_leaderboard(request.app.state.engines, map_name, server_id=server_id,
-                                                       limit=limit, offset=offset))
-    return _json({"limit": limit, "offset": offset, **body})
+    return await _board_by(request, "map_name", stats.map_leaderboard)
 
 
 async def player(request: Request) -> Response:
