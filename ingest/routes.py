@@ -13,6 +13,7 @@ from fragstats.errors import ApiError
 from ingest.decode import SUPPORTED_TYPES, BodyError, decode_events, decompress, media_type
 
 _encode = msgspec.json.encode
+IDEMPOTENCY_TTL_S = 86_400
 
 
 def _json(status: int, body: dict, headers: dict | None = None) -> Response:
@@ -57,15 +58,48 @@ async def ingest_events(request: Request) -> Response:
     - 429 with `Retry-After` (s) when the queue cannot take all valid events of the request:
       then none of them is kept (load shedding); when the queue is 99% full the body is not even
       read;
-    - 503 with `Retry-After` while the app drains before exiting.
+    - 503 with `Retry-After` while the app drains before exiting;
+    - with an `Idempotency-Key` header (any string up to 200 characters, e.g. the body's SHA-256; the
+      log shipper sends one): a key seen in the last 24 h whose request was stored is answered with
+      that 202 again (header `Idempotent-Replayed: true`) and nothing is stored twice; 409 while a
+      request with the same key is still being handled.
     """
     state = request.app.state
-    metrics = state.metrics
     retry_after = {"Retry-After": str(state.settings.retry_after_s)}
     if state.draining:
-        metrics.requests_shed.labels("503").inc()
+        state.metrics.requests_shed.labels("503").inc()
         raise ApiError(503, "draining", "server is shutting down; retry shortly", retry_after)
     server_id = await state.auth.server_for(request)
+    key = request.headers.get("idempotency-key")
+    if not key:
+        return await _ingest(request, server_id, retry_after)
+    if len(key) > 200:
+        return _json(400, {"error": "invalid_idempotency_key", "detail": "Idempotency-Key is longer than 200 characters",
+                           "events": []})
+    record = f"fragstats:idem:{server_id}:{key}"
+    redis = state.engines.redis
+    if not await redis.set(record, "pending", nx=True, ex=IDEMPOTENCY_TTL_S):
+        earlier = await redis.get(record)
+        if earlier == "pending":
+            return _json(409, {"error": "duplicate_in_progress",
+                               "detail": "a request with this Idempotency-Key is being handled", "events": []},
+                         retry_after)
+        return Response(earlier, status_code=202, media_type="application/json",
+                        headers={"Idempotent-Replayed": "true"})
+    response = None
+    try:
+        response = await _ingest(request, server_id, retry_after)
+    finally:
+        if response is not None and response.status_code == 202:
+            await redis.set(record, response.body, ex=IDEMPOTENCY_TTL_S)
+        else:  # not stored: a retry with the same key must be handled afresh
+            await redis.delete(record)
+    return response
+
+
+async def _ingest(request: Request, server_id: int, retry_after: dict) -> Response:
+    state = request.app.state
+    metrics = state.metrics
     if state.pipeline.nearly_full():
         # Under overload, decoding bodies that cannot be queued would burn the CPU the batch
         # writers need: shed before reading the body.

@@ -7,12 +7,14 @@ array (the wire format of ``../shared/data/mohaa/README.md``).
 
 Retries: HTTP 429 waits for its ``Retry-After``; 5xx and connection errors back
 off exponentially with jitter; any other 4xx fails at once with ``IngestError``.
-A retried POST whose first attempt reached the server but lost its answer can
-store that batch twice: the wire format has no idempotency key.
+Every POST carries ``Idempotency-Key: <sha256 of the body>``: a retried POST
+whose first attempt was stored but whose answer was lost is recognised by the
+server (for a day) and not stored twice; so is an identical re-import.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -182,12 +184,15 @@ class Shipper:
         return answer if isinstance(answer, dict) else {}
 
     def _post(self, body: bytes) -> httpx.Response:
-        response = self._client.post(self.endpoint, content=body, headers=self._headers)
+        # The same key on every retry of this body: a retry whose first attempt was stored but
+        # whose answer was lost is answered from the server's record instead of stored twice.
+        key = hashlib.sha256(body).hexdigest()
+        response = self._client.post(self.endpoint, content=body, headers={**self._headers, "Idempotency-Key": key})
         status = response.status_code
         if status < 400:
             return response
         text = response.text[:2000]
-        if status == 429:
+        if status in (429, 409):  # 409: the same Idempotency-Key is still being handled
             raise _Retryable(status, text, _parse_retry_after(response.headers.get("Retry-After")))
         if status >= 500:
             raise _Retryable(status, text, None)

@@ -45,7 +45,7 @@ def cli(*args: str) -> str:
 
 
 def test_import_real_q3_log_gives_the_logs_own_counts(serve_factory):
-    serve = serve_factory().start()
+    serve = serve_factory({"FRAGSTATS_STATS_CACHE_S": "0"}).start()  # every read sees the store as it is
     registered = json.loads(cli("server", "add", "Code Miner Server", "--url", serve.url))
     assert set(registered) >= {"server_id", "token"}
     server_id = registered["server_id"]
@@ -75,6 +75,14 @@ def test_import_real_q3_log_gives_the_logs_own_counts(serve_factory):
     assert listed["total"] == matches
     assert Counter(m["map_name"] for m in listed["matches"]) == maps
     assert sum(m["ended"] for m in listed["matches"]) == matches  # the unfinished game is ended at EOF
+
+    # The same import again (same --start, so the same batches): every batch carries its body's
+    # SHA-256 as Idempotency-Key, so nothing is stored twice.
+    cli("import-log", str(Q3_LOG), "--url", serve.url, "--token", registered["token"],
+        "--start", "2026-11-01T12:00:00Z", "--no-progress")
+    time.sleep(3)  # longer than a flush interval: anything stored again would show
+    again = {p["player_name"]: p for p in board()["players"]}
+    assert {n: p["deaths"] for n, p in again.items()} == dict(deaths)
 
     top = ranked[0]
     profile = httpx.get(f"{serve.url}/api/v1/stats/player/{top['player_id']}").json()

@@ -250,3 +250,22 @@ async def test_real_mohaa_batch_is_a_suicide_not_a_kill(client, app):
         {"s": server_id})
     # "no_match" becomes the session id so the event still belongs to a match
     assert rows == [("suicide", "grenade", 9.8, "sess_f88106789e6e168b", "sess_f88106789e6e168b")]
+
+
+async def test_idempotency_key_stores_a_retried_request_once(client, app, token):
+    m = new_match()
+    body = json.dumps([kill(m, "A", "B"), kill(m, "C", "D", timestamp="20")]).encode()
+    first = await post(client, token, body, **{"Idempotency-Key": "batch-1"})
+    again = await post(client, token, body, **{"Idempotency-Key": "batch-1"})  # e.g. the answer was lost
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json() == {"accepted": 2, "rejected": 0, "errors": []}
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert len(await stored(app, m)) == 2
+    # A request that was not stored (400) does not burn its key.
+    bad = await post(client, token, b"[{\"type\": 1}]", **{"Idempotency-Key": "batch-2"})
+    assert bad.status_code == 400
+    good = await post(client, token, json.dumps([kill(m, "E", "F", timestamp="30")]).encode(),
+                      **{"Idempotency-Key": "batch-2"})
+    assert good.status_code == 202 and "Idempotent-Replayed" not in good.headers
+    assert len(await stored(app, m)) == 3
+    assert (await post(client, token, body, **{"Idempotency-Key": "k" * 201})).status_code == 400
