@@ -127,6 +127,9 @@ async def _ingest(request: Request, server_id: int, retry_after: dict) -> Respon
         detail = "body holds no events" if not n_items else "no valid event in the body"
         return _json(400, {"error": "no_valid_events", "detail": detail, "events": errors})
     if not await state.pipeline.admit(verdicts.accepted):
+        if state.draining:  # the queue closed while this request was being read
+            metrics.requests_shed.labels("503").inc()
+            raise ApiError(503, "draining", "server is shutting down; retry shortly", retry_after)
         metrics.events_shed.inc(len(verdicts.accepted))
         metrics.requests_shed.labels("429").inc()
         return _json(429, {"error": "overloaded", "detail": "ingest queue is full; nothing of this request was kept",
