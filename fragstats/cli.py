@@ -53,8 +53,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     if token_path:
         click.echo(f"admin token: {token_path} (set FRAGSTATS_ADMIN_TOKEN to choose your own)", err=True)
     app = create_app(settings)
+    from fragstats.http import CoalescingHttpToolsProtocol
+
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            http="httptools", loop="uvloop", access_log=False, timeout_graceful_shutdown=30)
+                            http=CoalescingHttpToolsProtocol, loop="uvloop", access_log=False,
+                            timeout_graceful_shutdown=30)
 
     class DrainingServer(uvicorn.Server):
         """First SIGTERM/SIGINT: drain while still answering (503 on ingest), then exit."""
