@@ -16,8 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
+from conftest import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "grafana"
@@ -98,24 +98,6 @@ def variable_refs(query: str) -> tuple[set[str], set[str]]:
 # ----------------------------------------------------------------------------- the real app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen, grace: float = 30) -> None:
-    """SIGTERM, then SIGKILL after `grace` seconds."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 @pytest.fixture(scope="module")
 def exposition(tmp_path_factory) -> str:
     """`/metrics` of a real `fragstats serve` after one accepted, one rejected and one shed request
@@ -152,7 +134,7 @@ def exposition(tmp_path_factory) -> str:
             time.sleep(0.5)  # let the batch writer insert, so the insert histograms have samples
             text = c.get("/metrics").text
     finally:
-        stop(proc)
+        stop_process(proc)
         log.close()
     return text
 

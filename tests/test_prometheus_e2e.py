@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
+from conftest import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "grafana" / "prometheus" / "rules.yml"
@@ -74,26 +75,6 @@ ZERO_OK = {
     "Inserts and insert failures": "refId B (failures) is 0: embedded chDB does not fail inserts here",
     "5xx share by route": "no route answers 5xx here; the query ends in `or vector(0)` so the panel shows 0",
 }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen, grace: float) -> None:
-    """SIGTERM, then SIGKILL after `grace` seconds."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
@@ -165,7 +146,7 @@ def stack(tmp_path_factory):
             yield {"app": app_url, "prom": Prom(prom_url), "data": tmp / "data", "tmp": tmp}
         finally:
             for proc, grace in reversed(procs):
-                stop(proc, grace)
+                stop_process(proc, grace)
 
 
 @pytest.fixture(scope="module")
