@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from collections import Counter
 
 import pytest
+from helpers import AT, make
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,16 +14,6 @@ from tournaments import lifecycle, results, seeding
 from tournaments.errors import InvalidSettings
 from tournaments.model import Tournament
 from tournaments.round_robin import circle_rounds
-
-AT = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def make(fmt: str, n: int, **s) -> Tournament:
-    t = lifecycle.new_tournament(fmt, s)
-    for i in range(n):
-        t, _, _ = lifecycle.add_participant(t, f"p{i + 1}", actor="org", at=AT)
-    t, _ = lifecycle.start(t, actor="org", at=AT)
-    return t
 
 
 def play(t: Tournament, rng: random.Random, upset: float = 0.5) -> Tournament:

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 
 import msgspec
 import pytest
+from helpers import AT, make
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tournaments import lifecycle, results, swiss
 from tournaments.model import Tournament
 from tournaments.standings import standings
-
-AT = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def make(fmt: str, n: int, **s) -> Tournament:
-    t = lifecycle.new_tournament(fmt, s)
-    for i in range(n):
-        t, _, _ = lifecycle.add_participant(t, f"p{i + 1}", actor="org", at=AT)
-    t, _ = lifecycle.start(t, actor="org", at=AT)
-    return t
 
 
 def play(t: Tournament, pick=lambda m: 1) -> Tournament:

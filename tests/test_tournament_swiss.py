@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import random
 from collections import Counter
 
 import pytest
+from helpers import AT, make
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,16 +16,6 @@ from tournaments.errors import RoundNotComplete, StageError
 from tournaments.matching import matching_size
 from tournaments.model import Tournament
 from tournaments.standings import records
-
-AT = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def make(fmt: str, n: int, **s) -> Tournament:
-    t = lifecycle.new_tournament(fmt, s)
-    for i in range(n):
-        t, _, _ = lifecycle.add_participant(t, f"p{i + 1}", actor="org", at=AT)
-    t, _ = lifecycle.start(t, actor="org", at=AT)
-    return t
 
 
 def finish_round(t: Tournament, rng: random.Random, draws: bool = False) -> Tournament:

@@ -8,8 +8,8 @@ import json
 
 import msgspec
 import pytest
-
 from conftest import ADMIN
+from helpers import ok
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -26,11 +26,6 @@ async def orgs(client) -> tuple[dict, dict, int]:
         out.append(resp.json())
     a, b = out
     return {"Authorization": f"Bearer {a['key']}"}, {"Authorization": f"Bearer {b['key']}"}, a["key_id"]
-
-
-async def ok(resp, status: int = 200) -> dict:
-    assert resp.status_code == status, resp.text
-    return resp.json() if resp.content else {}
 
 
 async def create(client, headers, fmt: str, n: int, settings: dict | None = None, *, start: bool = True) -> int:
@@ -449,7 +444,6 @@ async def test_concurrent_results_lose_no_update(client, orgs) -> None:
     audit = (await ok(await client.get(f"{API}/{tid}/audit", params={"limit": 1000})))["entries"]
     assert len({e["match_id"] for e in audit if e["action"] == "report_result" and e["before"]
                 and e["before"]["round"] == 1}) == 8
-
 
 
 async def test_odd_input_is_a_4xx_never_a_500(client, orgs) -> None:

@@ -16,21 +16,17 @@ import uuid
 
 import pytest
 import uvicorn
+from conftest import ADMIN, free_port, new_server, settle
+from helpers import ok
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from conftest import ADMIN, free_port, new_server, settle
 from tournaments import telemetry, webhooks
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 API = "/api/v1/tournaments"
-
-
-async def ok(resp, status: int = 200) -> dict:
-    assert resp.status_code == status, resp.text
-    return resp.json() if resp.content else {}
 
 
 class Receiver:

@@ -7,16 +7,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from conftest import ADMIN
+from helpers import ok
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 API = "/api/v1/tournaments"
-
-
-async def ok(resp, status: int = 200) -> dict:
-    assert resp.status_code == status, resp.text
-    return resp.json() if resp.content else {}
 
 
 @pytest.fixture(scope="module")

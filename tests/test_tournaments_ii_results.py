@@ -8,18 +8,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from conftest import ADMIN, new_server, settle
+from helpers import ok
 from test_tournaments_ii_event import Receiver, envelope, hooked, kill, send  # noqa: F401 (fixture)
+
 from tournaments import telemetry, webhooks
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 API = "/api/v1/tournaments"
-
-
-async def ok(resp, status: int = 200) -> dict:
-    assert resp.status_code == status, resp.text
-    return resp.json() if resp.content else {}
 
 
 @pytest.fixture(scope="module")
