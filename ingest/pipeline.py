@@ -145,6 +145,8 @@ class Pipeline:
         n = sum(c.events for c in chunks)
         # ~50 MB for a full batch: joined in a worker thread so the event loop keeps answering.
         payload = await asyncio.to_thread(b"".join, [c.payload for c in chunks])
+        for c in chunks:  # the joined copy is the only one needed now: halves the batch's memory
+            c.payload = b""
         token = uuid.uuid4().hex
         self.metrics.batch_size.observe(n)
         committed = await self._insert_with_retries(payload, token, n, client)

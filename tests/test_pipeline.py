@@ -117,6 +117,16 @@ async def test_migrations_are_idempotent(app):
     assert await asyncio.to_thread(migrate_clickhouse, engines.ch_writer) == []
 
 
+async def test_raw_events_merges_with_lower_write_amplification(app):
+    """0005 applies to an existing raw_events (an ALTER, not a new table): merge_selector_base 20."""
+    rows = await app.state.engines.query(
+        "SELECT create_table_query FROM system.tables WHERE name = 'raw_events' AND database = currentDatabase()")
+    assert "merge_selector_base = 20" in rows[0][0]
+    other = await app.state.engines.query(
+        "SELECT create_table_query FROM system.tables WHERE name = 'player_match' AND database = currentDatabase()")
+    assert "merge_selector_base" not in other[0][0]
+
+
 async def test_every_struct_field_is_a_raw_events_column(app):
     """A Struct field without a column would make every batch with it fail; catch it here."""
     rows = await app.state.engines.query(
