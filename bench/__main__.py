@@ -5,7 +5,8 @@ What it measures (issue 3): (a) the engine ceiling (bench/ceiling.py: same event
 straight through the ClickHouse client); (b) end to end through `fragstats serve` at saturation per
 request size (events/s *committed*, read back from the app's reconciliation endpoint); (c) time to
 202 at fixed offered rates; (d) 2x overload; (e) query latency over a large store while ingest runs;
-(f) reconciliation after every app run (accepted = stored + queued + in flight + spooled). The load
+(f) reconciliation after every app run (accepted = stored + queued + in flight + spooled); (g) the
+optional peer, Debian's clickhouse-server over its own HTTP interface (bench/peer.py). The load
 generator is wrk (C, its own process) with bench/ingest.lua; each figure is min/median/max over
 the runs. `--quick` (about 2 minutes) prints one JSON object as its last line.
 """
@@ -31,9 +32,13 @@ from tqdm import tqdm
 
 from bench.harness import App, RssSampler, ensure_wrk, run_wrk
 from bench.payloads import write_bodies
+from bench.peer import INSERT_PATH, Peer, ensure_clickhouse, peer_rows
+from bench.peer import version as peer_version
 
 HERE = Path(__file__).resolve().parent
 SIZES = (1, 20, 100, 1000)
+# Everything after this line in RESULTS.md is hand-written analysis; a new run keeps it.
+NOTES_MARKER = "<!-- notes: kept across runs -->"
 
 
 def mmm(values: list[float]) -> dict:
@@ -168,6 +173,45 @@ class Bench:
                                     "share_429": mmm(shed_share), "responses_5xx": mmm(fivexx),
                                     "timeouts": mmm(timeouts), "peak_rss_mb": mmm(rss), "seconds": seconds}
 
+    # ---- (g) the optional peer: Debian's clickhouse-server over HTTP -----
+
+    def peer(self) -> None:
+        binary = ensure_clickhouse()
+        if not binary:
+            self.results["peer"] = {"available": False}
+            return
+        rows, columns = peer_rows([Path(p) for p in self.lists[100].read_text().split()])
+        folder = self.root / "peer-bodies"
+        folder.mkdir()
+        paths = []
+        for i, body in enumerate(rows):
+            paths.append(folder / f"{i}.ndjson")
+            paths[-1].write_bytes(body)
+        listing = self.root / "peer-list"
+        listing.write_text("\n".join(map(str, paths)))
+        version = peer_version()
+        rate, cpu, p99, achieved, errors = [], [], [], [], []
+        for i in range(self.runs):
+            with Peer(binary, self.root / f"peer{i}", columns) as peer:
+                proc = psutil.Process(peer.proc.pid)
+                cpu0, t0 = sum(proc.cpu_times()[:2]), time.monotonic()
+                w = run_wrk(self.wrk, peer, listing, 15, 16, path=INSERT_PATH)
+                elapsed = time.monotonic() - t0
+                stored = peer.flushed()
+                rate.append(stored / elapsed)
+                cpu.append((sum(proc.cpu_times()[:2]) - cpu0) / max(stored, 1) * 1e6)
+                errors.append(w["requests"] - w["statuses"].get("200", 0))
+                connections = 32
+                pace_ms = connections / (150_000 / 100) * 1000
+                w = run_wrk(self.wrk, peer, listing, 15, connections, pace_ms=pace_ms, path=INSERT_PATH)
+                p99.append(w["p99_us"] / 1000)
+                achieved.append(w["statuses"].get("200", 0) * 100 / (w["duration_us"] / 1e6))
+                errors[-1] += w["requests"] - w["statuses"].get("200", 0)
+            self.step("peer: clickhouse-server")
+        self.results["peer"] = {"available": True, "version": version, "rows_per_s": mmm(rate),
+                                "cpu_us_per_row": mmm(cpu), "p99_ms_at_150k": mmm(p99), "achieved_at_150k": mmm(achieved),
+                                "non_200": mmm(errors)}
+
     # ---- (e) queries over a large store while ingest runs -----------------
 
     def queries(self, target_events: int) -> None:
@@ -234,7 +278,15 @@ def machine() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
     import chdb
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+    # This VM's speed drifts by ±20% over an hour (neighbours): a fixed pure-Python loop timed at the
+    # start lets two RESULTS files be compared; the ratio to the ceiling measured in the same run
+    # is the figure that does not drift.
+    t0 = time.process_time()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    calibration_s = time.process_time() - t0
+    return {"cpu": cpu, "cores": os.cpu_count(), "calibration_loop_s": round(calibration_s, 3), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "python": platform.python_version(), "chdb": chdb.__version__, "commit": commit or "unknown",
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "load_average_at_start": os.getloadavg()}
@@ -250,7 +302,8 @@ def write_results(path: Path, info: dict, r: dict, summary: dict, quick: bool) -
         "# Benchmark results", "",
         f"Produced by `python -m bench run{' --quick' if quick else ''}` — commit {info['commit']}, {info['date']}.",
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}, "
-        f"chDB {info['chdb']}; load average at start {tuple(round(x, 2) for x in info['load_average_at_start'])}.",
+        f"chDB {info['chdb']}; load average at start {tuple(round(x, 2) for x in info['load_average_at_start'])}; "
+        f"speed probe (10M-step Python loop) {info['calibration_loop_s']} s.",
         "One app process, embedded engines, wrk (2 threads) on the same machine. Figures: min / median / max "
         f"over {r['saturation_100']['committed_per_s']['n']} run(s).", "",
         "| measure | min / median / max |", "|---|---|",
@@ -275,6 +328,16 @@ def write_results(path: Path, info: dict, r: dict, summary: dict, quick: bool) -
               f"| (d) share of requests answered 429 | {fmt(ov['share_429'], digits=3)} |",
               f"| (d) 5xx responses / timeouts | {fmt(ov['responses_5xx'])} / {fmt(ov['timeouts'])} |",
               f"| (d) app peak RSS (MiB) | {fmt(ov['peak_rss_mb'], digits=1)} |"]
+    peer = r.get("peer")
+    if peer and peer["available"]:
+        lines += [f"| (g) peer {peer['version']}: 100-event NDJSON over HTTP into Buffer -> MergeTree, no MVs, "
+                  f"no validation: rows/s at saturation | {fmt(peer['rows_per_s'])} |",
+                  f"| (g) peer: CPU per row (µs) | {fmt(peer['cpu_us_per_row'], digits=2)} |",
+                  f"| (g) peer: p99 at 150k rows/s offered (ms) | {fmt(peer['p99_ms_at_150k'], digits=2)} "
+                  f"(achieved {fmt(peer['achieved_at_150k'])} rows/s) |",
+                  f"| (g) peer: non-200 answers | {fmt(peer['non_200'])} |"]
+    elif peer:
+        lines.append("| (g) peer: Debian clickhouse-server | not available on this machine |")
     q = r.get("queries")
     if q:
         for name in ("leaderboard", "player", "heatmap"):
@@ -285,6 +348,9 @@ def write_results(path: Path, info: dict, r: dict, summary: dict, quick: bool) -
               f"{sum(x['ok'] for x in rec)} of {len(rec)} runs balanced |", "",
               f"Ratio end-to-end / ceiling (100-event requests, medians): **{summary['ratio']}**.", "",
               "```json", json.dumps(summary), "```", ""]
+    kept = path.read_text().partition(NOTES_MARKER)[2] if path.exists() else ""
+    if kept:
+        lines += [NOTES_MARKER + kept.rstrip("\n"), ""]
     path.write_text("\n".join(lines))
 
 
@@ -301,7 +367,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fragstats-bench-") as tmp:
         b = Bench(args.quick, args.runs, Path(tmp))
         b.bodies()
-        steps = (b.runs * (1 + 1 + 1 + 1)) if args.quick else (b.runs * (1 + len(SIZES) + 3 + 1) + 1)
+        steps = (b.runs * (1 + 1 + 1 + 1)) if args.quick else (b.runs * (1 + len(SIZES) + 3 + 1 + 1) + 1)
         with tqdm(total=steps, unit="step", file=sys.stderr) as bar:
             b.bar = bar
             b.ceiling()
@@ -309,6 +375,7 @@ def main() -> None:
             b.latency()
             b.overload()
             if not args.quick:
+                b.peer()
                 b.queries(args.query_events)
         summary = b.summary()
         output = args.output if not args.quick else args.output.with_name("RESULTS-quick.md")

@@ -130,10 +130,11 @@ class RssSampler:
 
 
 def run_wrk(wrk: str, app: App, body_list: Path, seconds: float, connections: int, pace_ms: float = 0.0,
-            threads: int = 2, timeout_s: int = 10) -> dict:
-    """One wrk run; returns the script's summary (requests, latency percentiles in µs, statuses, errors)."""
+            threads: int = 2, timeout_s: int = 10, path: str = "/api/v1/ingest/events") -> dict:
+    """One wrk run against `app` (anything with `url` and `token`); returns the script's summary
+    (requests, latency percentiles in µs, statuses, errors)."""
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", f"--timeout={timeout_s}s",
-           "-s", str(LUA), app.url, "--", app.token, str(body_list), str(pace_ms)]
+           "-s", str(LUA), app.url, "--", app.token, str(body_list), str(pace_ms), "50", path]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
     for line in out.stdout.splitlines():
         if line.startswith("WRKJSON "):

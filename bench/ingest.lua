@@ -1,6 +1,7 @@
 -- wrk script: POST tracker-format bodies to /api/v1/ingest/events, rotating through pre-made files.
 -- args: <server token> <file listing body paths> [delay ms between requests per connection (paced mode)]
 --       [backoff ms after a 429, like a client honouring Retry-After; default 50]
+--       [request path; default /api/v1/ingest/events (the peer benchmark posts to ClickHouse's own HTTP port)]
 -- A connection whose last answer was 429 waits `backoff` ms before its next request: the tracker
 -- and `fragstats import-log` back off on 429, and a generator that retries at once only measures
 -- how fast the server can say no.
@@ -20,6 +21,7 @@ function init(args)
   end
   pace = tonumber(args[3] or "0")
   backoff = tonumber(args[4] or "50")
+  path = args[5] or "/api/v1/ingest/events"
   last_status = 0
   idx = math.random(#bodies)
   statuses = {}
@@ -28,7 +30,7 @@ end
 
 function request()
   idx = idx % #bodies + 1
-  return wrk.format("POST", "/api/v1/ingest/events", headers, bodies[idx])
+  return wrk.format("POST", path, headers, bodies[idx])
 end
 
 function delay()
