@@ -34,11 +34,18 @@ function request()
 end
 
 function delay()
-  -- wrk calls response() then delay() for the same connection, one at a time per thread
-  if last_status == 429 then
-    return pace + backoff
+  -- wrk calls response() then delay() for the same connection, one at a time per thread.
+  -- Paced mode draws each think time uniformly from [0.5, 1.5) x pace (same mean rate): with one
+  -- fixed delay every connection stays in step with the others and the server sees bursts of
+  -- `connections` requests at once, which game servers sending independently never produce.
+  local think = pace
+  if pace > 0 then
+    think = pace * (0.5 + math.random())
   end
-  return pace
+  if last_status == 429 then
+    return think + backoff
+  end
+  return think
 end
 
 function response(status, hdrs, body)
