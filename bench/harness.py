@@ -27,15 +27,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def which_or_install(binary: str, package: str) -> str | None:
+    """Path of `binary`; installs Debian's `package` when it is missing and we are root."""
+    found = shutil.which(binary)
+    if not found and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package], check=False,
+                       capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        found = shutil.which(binary)
+    return found
+
+
 def ensure_wrk() -> str:
     """Path of wrk; installs Debian's package when missing and we are root."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], check=False,
-                       capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        found = shutil.which("wrk")
+    found = which_or_install("wrk", "wrk")
     if not found:
         raise SystemExit("wrk not found: apt-get install wrk")
     return found

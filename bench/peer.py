@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from bench.harness import free_port
+from bench.harness import free_port, which_or_install
 from ingest.decode import validate
 
 BUFFER = "events_buffer"
@@ -60,15 +60,7 @@ USERS = """<?xml version="1.0"?>
 def ensure_clickhouse() -> str | None:
     """Path of the `clickhouse-server` binary; installs Debian's package when missing and we are
     root. None when it cannot be had (the peer is optional)."""
-    found = shutil.which("clickhouse-server")
-    if not found:
-        import os
-
-        if os.geteuid() == 0:
-            subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "clickhouse-server"],
-                           check=False, capture_output=True, timeout=900)
-            found = shutil.which("clickhouse-server")
-    return found
+    return which_or_install("clickhouse-server", "clickhouse-server")
 
 
 def version() -> str:
