@@ -34,8 +34,9 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    """`GET /ready`: 200 when ClickHouse, Postgres and Redis all answer (and we are not draining),
-    else 503; body `{"status", "checks": {"clickhouse": "ok"|error, "postgres": ..., "redis": ...}}`."""
+    """`GET /ready`: 200 when ClickHouse, Postgres and Redis all answer, the data dir's disk has room
+    (ingest acknowledges) and we are not draining, else 503; body `{"status", "checks":
+    {"clickhouse": "ok"|error, "postgres": ..., "redis": ..., "disk": "ok"|"full: <why>"}}`."""
     engines = request.app.state.engines
     checks: dict[str, str] = {}
 
@@ -49,6 +50,8 @@ async def ready(request: Request) -> JSONResponse:
     await check("clickhouse", engines.query("SELECT 1"))
     await check("postgres", engines.pg.fetchval("SELECT 1"))
     await check("redis", engines.redis.ping())
+    disk = request.app.state.pipeline.disk
+    checks["disk"] = f"full: {disk.reason}" if disk.full else "ok"
     ok = all(v == "ok" for v in checks.values()) and not request.app.state.draining
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
@@ -76,7 +79,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         from ingest.context import MatchContexts
         from ingest.live import LiveState
         from ingest.pipeline import Pipeline
-        from ingest.spool import Spool
 
         data_dir = settings.resolved_data_dir()
         admin_token, admin_path = load_or_create_admin_token(settings.admin_token, data_dir)
@@ -88,8 +90,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 log.info("migrations applied: %s", applied)
             app.state.engines = engines
             app.state.auth = Authenticator(engines.pg, admin_token, settings.token_cache_ttl_s)
-            pipeline = Pipeline(settings, engines.writer_clients(settings.writers), metrics, Spool(data_dir / "spool"),
+            pipeline = Pipeline(settings, engines.writer_clients(settings.writers), metrics, data_dir,
                                 MatchContexts(engines.redis))
+            await asyncio.to_thread(pipeline.open)  # reads the write-ahead log: what a crash left is stored first
             app.state.pipeline = pipeline
             live = LiveState(engines.redis, settings.live_ttl_s, metrics.live_servers.set)
             pipeline.after_commit.append(live.update)

@@ -37,7 +37,7 @@ class Metrics:
         self.events_shed = Counter("fragstats_ingest_events_shed_total",
                                    "Valid events refused because the queue was full (429).", registry=r)
         self.requests_shed = Counter("fragstats_ingest_requests_shed_total",
-                                     "Ingest requests answered 429 (load shedding) or 503 (draining).",
+                                     "Ingest requests answered 429 (load shedding), 503 (draining) or 507 (disk full).",
                                      ["status"], registry=r)
         self.queue_events = Gauge("fragstats_queue_events", "Events waiting in the ingest queue.", registry=r)
         self.queue_capacity = Gauge("fragstats_queue_capacity_events", "Capacity of the ingest queue.", registry=r)
@@ -52,6 +52,20 @@ class Metrics:
         self.events_spooled = Counter("fragstats_spooled_events_total",
                                       "Events written to the spool after their insert kept failing.", registry=r)
         self.spool_events = Gauge("fragstats_spool_events", "Events in the spool waiting for replay.", registry=r)
+        self.queue_bytes = Gauge("fragstats_queue_bytes", "Bytes of encoded events waiting in the ingest queue.", registry=r)
+        self.queue_capacity_bytes = Gauge("fragstats_queue_capacity_bytes", "Capacity of the ingest queue in bytes.",
+                                          registry=r)
+        self.events_dead_lettered = Counter("fragstats_dead_lettered_events_total",
+                                            "Events ClickHouse refused for their content, put in the dead-letter store.",
+                                            registry=r)
+        self.dead_letter_events = Gauge("fragstats_dead_letter_events",
+                                        "Events in the dead-letter store waiting for a redrive.", registry=r)
+        self.disk_full = Gauge("fragstats_disk_full",
+                               "1 while ingest refuses to acknowledge (507) for lack of disk space.", registry=r)
+        self.wal_bytes = Gauge("fragstats_wal_bytes", "Size of the write-ahead log on disk.", registry=r)
+        self.wal_fsync_seconds = Histogram("fragstats_wal_fsync_seconds",
+                                           "Time of one group write + fsync of the write-ahead log.",
+                                           buckets=_LATENCY_BUCKETS, registry=r)
         self.http_seconds = Histogram("fragstats_http_request_seconds", "HTTP request time by route and status.",
                                       ["route", "method", "status"], buckets=_LATENCY_BUCKETS, registry=r)
         self.live_servers = Gauge("fragstats_live_servers", "Game servers that sent an event recently.", registry=r)

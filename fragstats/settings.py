@@ -6,6 +6,7 @@ Defaults fit a 2-core machine running everything embedded (DESIGN.md, "Engines")
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,14 +33,25 @@ class Settings(BaseSettings):
 
     # Ingest: sizes in events or bytes, times in ms.
     max_body_bytes: int = Field(8 * 1024 * 1024, description="Largest accepted request body, after gzip decompression (bytes).")
+    max_event_bytes: int = Field(64 * 1024, description="Largest event, its JSON text after gzip decompression (bytes); a larger one is rejected alone (`too_large`).")
+    max_reading_bytes: int = Field(64 * 1024 * 1024, description="Request bodies being read and decoded at once, all connections together (bytes); a request past it is shed (429) before its body is read.")
     queue_capacity: int = Field(200_000, description="Bounded ingest queue, in events; a request that does not fit is shed (429).")
+    queue_capacity_bytes: int = Field(128 * 1024 * 1024, description="The same queue's bound in bytes of encoded events; a request that does not fit is shed (429).")
     batch_size: int = Field(100_000, description="A batch writer flushes at this many events ...")
+    batch_bytes: int = Field(64 * 1024 * 1024, description="... or this many bytes of encoded events (ClickHouse refuses a string over 1 GiB; memory stays bounded).")
     flush_interval_ms: int = Field(2000, description="... or after this many ms since the batch's first event (few large inserts: what ClickHouse wants; measured in bench/).")
     writers: int = Field(1, description="Concurrent batch writers (each insert runs in a worker thread).")
     insert_retries: int = Field(4, description="Retries of a failed insert (same deduplication token) before spooling.")
     retry_backoff_ms: int = Field(200, description="First retry delay in ms; doubles each retry.")
     spool_replay_interval_ms: int = Field(2_000, description="How often spooled batches are retried (ms).")
     retry_after_s: int = Field(1, description="Retry-After seconds sent with 429/503.")
+
+    # Durability: what a 202 promises (README, "Reliability").
+    durability: Literal["wal", "memory"] = Field("wal", description="`wal`: a request is acknowledged once its events are in the write-ahead log and fsynced; `memory`: once queued (a crash loses what is queued).")
+    wal_segment_bytes: int = Field(64 * 1024 * 1024, description="Write-ahead log segment size (bytes); a segment is deleted once all its events are stored.")
+    min_free_disk_bytes: int = Field(256 * 1024 * 1024, description="Below this much free space on the data dir's disk, ingest stops acknowledging (507) until space is back (bytes).")
+    disk_check_interval_ms: int = Field(1000, description="How often free disk space is checked (ms).")
+    isolation_max_inserts: int = Field(256, description="Inserts spent isolating the refused events of one batch; what is still refused after that goes to the dead-letter store whole.")
 
     raw_events_ttl_days: int = Field(0, description="TTL of raw_events in days; 0 keeps them forever.")
     token_cache_ttl_s: float = Field(30.0, description="How long a resolved server token is cached (s).")

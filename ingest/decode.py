@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from ingest.events import ALIASES, STRUCTS, UNKNOWN_WIRE_FIELDS, WIRE_FIELDS, EventUnion, UnknownEvent
+from ingest.events import ALIASES, STRUCTS, UNKNOWN_WIRE_FIELDS, WIRE_FIELDS, EventUnion, UnknownEvent, column_type
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",
@@ -38,6 +38,8 @@ _json_decoder = msgspec.json.Decoder()
 # The fast path: a whole body of known, valid events typed in one C call (numbers-as-strings coerced).
 _fast_many = msgspec.json.Decoder(list[EventUnion], strict=False)
 _fast_one = msgspec.json.Decoder(EventUnion, strict=False)
+# Each element of a JSON array as its raw bytes, unparsed: the per-event size check of big bodies.
+_raw_items = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 class BodyError(Exception):
@@ -141,14 +143,25 @@ def _as_text(value: object) -> str:
     return value if isinstance(value, str) else msgspec.json.encode(value).decode()
 
 
-def _occurred_at_s(value: float | str | None, received_s: float) -> float:
-    """Sender's wall clock (epoch ms or ISO-8601) -> epoch seconds; ValueError when implausible."""
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _occurred_at_s(value: float | str | None, received_s: float, iso_only: bool = False) -> float:
+    """Sender's wall clock (epoch ms, or ISO-8601 with `Z`, an offset or none = UTC) -> epoch
+    seconds; ValueError when unreadable or implausible. `iso_only`: a string must be ISO-8601."""
     if value is None:
         return received_s
     if isinstance(value, str):
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
+            if iso_only:
+                raise ValueError("expected an ISO-8601 time such as 2026-02-02T10:00:00Z") from None
             try:
                 seconds = float(value) / 1000.0
             except ValueError:
@@ -205,6 +218,17 @@ def validate(items: list, server_id: int, received_s: float | None = None,
             for wire, ours in aliases.items():
                 if wire in item and ours not in item:
                     item = {ours if k == wire else k: v for k, v in item.items()}
+        wall_clock = item.get("timestamp")
+        if isinstance(wall_clock, str) and not _is_number(wall_clock):
+            # An ISO-8601 `timestamp` is a wall clock, not the game clock: it becomes occurred_at.
+            try:
+                _occurred_at_s(wall_clock, received_s, iso_only=True)
+            except ValueError as exc:
+                out.rejected.append(Rejection(index, "timestamp", f"{exc} (or seconds since the map loaded)",
+                                              "invalid_field"))
+                continue
+            item = {k: v for k, v in item.items() if k != "timestamp"}
+            item.setdefault("occurred_at", wall_clock)
         known = WIRE_FIELDS[etype] if cls is not None else UNKNOWN_WIRE_FIELDS
         unknown = item.keys() - known
         try:
@@ -213,7 +237,12 @@ def validate(items: list, server_id: int, received_s: float | None = None,
             event.occurred_at = _occurred_at_s(event.occurred_at, received_s)
         except msgspec.ValidationError as exc:
             message = str(exc)
-            out.rejected.append(Rejection(index, _field_of(message), message.split(" - at ")[0], "invalid_field"))
+            name = _field_of(message)
+            reason = message.split(" - at ")[0]
+            column = column_type(etype, name) if name else None
+            if column:
+                reason = f"{reason} (column type {column})"
+            out.rejected.append(Rejection(index, name, reason, "invalid_field"))
             continue
         except ValueError as exc:
             out.rejected.append(Rejection(index, "occurred_at", str(exc), "invalid_field"))
@@ -262,20 +291,45 @@ def stamp(events: list, server_id: int, received_s: float) -> list:
     return events
 
 
-def decode_events(body: bytes, mtype: str, server_id: int, received_s: float | None = None) -> tuple[int, Verdicts]:
+def oversized_events(body: bytes, mtype: str, limit: int) -> dict[int, int]:
+    """Index -> size in bytes of each event of the body whose text (after gzip decoding) is over
+    `limit` bytes. Free for bodies no larger than the limit (most: the tracker sends <= 20 events);
+    otherwise one C pass that slices a JSON array into raw elements, or the body into lines."""
+    if len(body) <= limit:
+        return {}
+    if mtype in JSON_TYPES:
+        if body.lstrip()[:1] != b"[":
+            return {0: len(body)}
+        try:
+            sizes = [len(raw) for raw in _raw_items.decode(body)]
+        except (msgspec.DecodeError, RecursionError):
+            return {}  # not an array of objects: split_items says why, for the whole body
+    else:  # NDJSON and form bodies: one event a non-blank line, as split_items counts them
+        sizes = [len(line) for line in body.splitlines() if line.strip()]
+    return {index: size for index, size in enumerate(sizes) if size > limit}
+
+
+def decode_events(body: bytes, mtype: str, server_id: int, received_s: float | None = None,
+                  max_event_bytes: int = 0) -> tuple[int, Verdicts]:
     """A whole (already decompressed) body -> (number of items, verdicts).
 
     Known-good bodies take the fast path; anything else is read event by event so each bad event
-    gets its own index, field and reason and its valid neighbours are kept. Raises BodyError.
+    gets its own index, field and reason and its valid neighbours are kept. An event whose JSON
+    text is over `max_event_bytes` (0: no limit) is rejected as `too_large`. Raises BodyError.
     """
     received_s = round(time.time() if received_s is None else received_s, 3)
-    events = decode_fast(body, mtype)
-    if events:
-        try:
-            stamped = stamp(events, server_id, received_s)
-        except ValueError:
-            stamped = []
-        if stamped:
-            return len(stamped), Verdicts(accepted=stamped)
+    oversized = oversized_events(body, mtype, max_event_bytes) if max_event_bytes else {}
+    if not oversized:
+        events = decode_fast(body, mtype)
+        if events:
+            try:
+                stamped = stamp(events, server_id, received_s)
+            except ValueError:
+                stamped = []
+            if stamped:
+                return len(stamped), Verdicts(accepted=stamped)
     items, unreadable = split_items(body, mtype)
-    return len(items), validate(items, server_id, received_s, unreadable)
+    unreadable_at = {r.index for r in unreadable}
+    too_large = [Rejection(index, None, f"event is {size} bytes; the limit is {max_event_bytes} bytes",
+                           "too_large") for index, size in oversized.items() if index not in unreadable_at]
+    return len(items), validate(items, server_id, received_s, unreadable + too_large)

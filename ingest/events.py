@@ -19,59 +19,103 @@ as the game sends them.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Annotated, Union
 
 import msgspec
 
 PLAYER_PREFIXES = ("attacker", "victim", "player", "target", "killer")
 
-# Suffix -> type of one player block. Positions and angles are kept for every block of every event.
-PLAYER_BLOCK: dict[str, object] = {
-    "name": str,
-    "guid": str | int,
-    "smf_id": int,
-    "team": str,
-    "x": float,
-    "y": float,
-    "z": float,
-    "pitch": float,
-    "yaw": float,
-    "stance": str,
+# ClickHouse column type -> the wire value it accepts, with the column's own range, so that
+# nothing validated here can make the insert fail for its content (a negative UInt64, an Int32
+# past 2^31, a Float32 past 3.4e38, NaN or infinity). msgspec checks these bounds in C, on the
+# fast path too. The column types are those of clickhouse/0002_raw_events.sql; a test
+# (tests/test_pipeline.py) reads the real table and proves every field's declared type is its
+# column's type and that each range's edges insert and one step beyond is refused here.
+_FLOAT32_MAX = 3.4028234663852886e38
+_FLOAT64_MAX = 1.7976931348623157e308
+COLUMN_TYPES: dict[str, object] = {
+    "String": str,
+    "LowCardinality(String)": str,
+    "Bool": bool,
+    "Int32": Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)],
+    "UInt32": Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)],
+    # msgspec checks integer bounds within int64 only, and beyond them it accepts any size of int:
+    # UInt64 columns take 0 .. 2^63-1 at the door (forum ids and the like never come near it).
+    "UInt64": Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)],
+    "Float32": Annotated[float, msgspec.Meta(ge=-_FLOAT32_MAX, le=_FLOAT32_MAX)],  # finite: NaN fails both
+    "Float64": Annotated[float, msgspec.Meta(ge=-_FLOAT64_MAX, le=_FLOAT64_MAX)],
+}
+# The tracker sends a logged-in player's forum id as a JSON number in `_guid`; the column is a
+# String and ClickHouse reads the number as its text (`input_format_json_read_numbers_as_strings`).
+Float64 = COLUMN_TYPES["Float64"]
+GUID_WIRE_TYPE = str | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+# Suffix -> column type of one player block. Positions and angles are kept for every block of
+# every event.
+PLAYER_BLOCK: dict[str, str] = {
+    "name": "String",
+    "guid": "String",
+    "smf_id": "UInt64",
+    "team": "String",
+    "x": "Float32",
+    "y": "Float32",
+    "z": "Float32",
+    "pitch": "Float32",
+    "yaw": "Float32",
+    "stance": "String",
 }
 
-# type -> (player blocks, extra keys with their types). The table *is* the declaration: the
-# Structs below, the docs and the ClickHouse column list are all derived from it.
-EVENT_TYPES: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
-    "player_kill": (("attacker", "victim", "killer"), {"weapon": str, "damage": float, "hitloc": str, "mod": str}),
-    "damage": (("attacker", "victim"), {"weapon": str, "damage": float, "hitloc": str, "mod": str}),
-    "weapon_fire": (("player",), {"weapon": str, "ammo_remaining": int}),
-    "weapon_hit": (("player", "target"), {"hitloc": str, "weapon": str, "damage": float}),
-    "weapon_change": (("player",), {"old_weapon": str, "new_weapon": str}),
+# type -> (player blocks, its own keys with their column types). The table *is* the declaration:
+# the Structs below, their ranges, the docs and the OpenAPI schema are derived from it; the
+# ClickHouse DDL is written by hand and checked against it by the tests.
+EVENT_TYPES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "player_kill": (("attacker", "victim", "killer"),
+                    {"weapon": "String", "damage": "Float32", "hitloc": "String", "mod": "String"}),
+    "damage": (("attacker", "victim"), {"weapon": "String", "damage": "Float32", "hitloc": "String", "mod": "String"}),
+    "weapon_fire": (("player",), {"weapon": "String", "ammo_remaining": "Int32"}),
+    "weapon_hit": (("player", "target"), {"hitloc": "String", "weapon": "String", "damage": "Float32"}),
+    "weapon_change": (("player",), {"old_weapon": "String", "new_weapon": "String"}),
     "player_spawn": (("player",), {}),
     "crouch": (("player",), {}),
     "ladder_mount": (("player",), {}),
     "ladder_dismount": (("player",), {}),
     "player_suicide": (("player", "killer"), {}),
-    "jump": (("player",), {"jump_height": float}),
-    "distance": (("player",), {"walked": float, "distance": float, "total_distance": float}),
-    "player_auth": (("player",), {"smf_member_id": int, "smf_member_name": str}),
-    "heartbeat": ((), {"round_number": int, "allies_score": int, "axis_score": int, "player_count": int,
-                       "map_name": str, "gametype": str}),
-    "match_start": ((), {"map_name": str, "gametype": str, "timelimit": float, "fraglimit": int,
-                         "maxclients": int, "hostname": str}),
-    "match_end": ((), {"map_name": str, "gametype": str, "winning_team": str, "duration": float,
-                       "allies_score": int, "axis_score": int, "total_rounds": int, "reason": str}),
-    "round_start": ((), {"round_number": int}),
-    "round_end": ((), {"round_number": int, "winning_team": str}),
+    "jump": (("player",), {"jump_height": "Float32"}),
+    "distance": (("player",), {"walked": "Float32", "distance": "Float32", "total_distance": "Float32"}),
+    "player_auth": (("player",), {"smf_member_id": "UInt64", "smf_member_name": "String"}),
+    "heartbeat": ((), {"round_number": "Int32", "allies_score": "Int32", "axis_score": "Int32",
+                       "player_count": "Int32", "map_name": "LowCardinality(String)",
+                       "gametype": "LowCardinality(String)"}),
+    "match_start": ((), {"map_name": "LowCardinality(String)", "gametype": "LowCardinality(String)",
+                         "timelimit": "Float32", "fraglimit": "Int32", "maxclients": "Int32", "hostname": "String"}),
+    "match_end": ((), {"map_name": "LowCardinality(String)", "gametype": "LowCardinality(String)",
+                       "winning_team": "String", "duration": "Float32", "allies_score": "Int32",
+                       "axis_score": "Int32", "total_rounds": "Int32", "reason": "String"}),
+    "round_start": ((), {"round_number": "Int32"}),
+    "round_end": ((), {"round_number": "Int32", "winning_team": "String"}),
     "connect": (("player",), {}),
-    "disconnect": (("player",), {"reason": str}),
-    "team_join": (("player",), {"old_team": str, "new_team": str}),
-    "chat": (("player",), {"message": str, "team_only": bool}),
-    "item_pickup": (("player",), {"item": str}),
-    "grenade_throw": (("player",), {"projectile": str}),
-    "grenade_explode": (("player",), {"projectile": str}),
-    "player_score": (("player",), {"score": int, "ping": int}),
-    "player_rename": (("player",), {"old_name": str}),
+    "disconnect": (("player",), {"reason": "String"}),
+    "team_join": (("player",), {"old_team": "String", "new_team": "String"}),
+    "chat": (("player",), {"message": "String", "team_only": "Bool"}),
+    "item_pickup": (("player",), {"item": "String"}),
+    "grenade_throw": (("player",), {"projectile": "String"}),
+    "grenade_explode": (("player",), {"projectile": "String"}),
+    "player_score": (("player",), {"score": "Int32", "ping": "Int32"}),
+    "player_rename": (("player",), {"old_name": "String"}),
+}
+
+# The envelope's columns. `occurred_at` arrives as epoch ms or ISO-8601 and is checked for
+# plausibility (2000-01-01 .. now + 1 day) by ingest/decode.py before it becomes a DateTime64.
+ENVELOPE_COLUMNS: dict[str, str] = {
+    "match_id": "String",
+    "session_id": "String",
+    "timestamp": "Float64",
+    "occurred_at": "DateTime64(3, 'UTC')",
+    "map_name": "LowCardinality(String)",
+    "gametype": "LowCardinality(String)",
+    "server_id": "UInt32",
+    "received_at": "DateTime64(3, 'UTC')",
+    "extra": "Map(String, String)",
 }
 
 # Wire spellings that mean the same thing as one of our fields (match_end sends `map` or `map_name`).
@@ -87,7 +131,7 @@ class Envelope(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
 
     match_id: str = ""
     session_id: str = ""
-    timestamp: float | None = None
+    timestamp: Float64 | None = None
     occurred_at: float | str | None = None
     map_name: str = ""
     gametype: str = ""
@@ -119,16 +163,20 @@ class UnknownEvent(Envelope):
     type: str
 
 
-def _fields_for(blocks: tuple[str, ...], extra: dict[str, object]) -> list[tuple[str, object, None]]:
-    fields: list[tuple[str, object, None]] = []
-    for prefix in blocks:
-        for suffix, typ in PLAYER_BLOCK.items():
-            fields.append((f"{prefix}_{suffix}", typ | None, None))
-    for name, typ in extra.items():
-        if name in ("map_name", "gametype"):
-            continue  # already on the envelope
-        fields.append((name, typ | None, None))
-    return fields
+def wire_type(name: str, column_type: str) -> object:
+    """The msgspec type a field named `name` with column type `column_type` accepts (its range included)."""
+    return GUID_WIRE_TYPE if name.endswith("_guid") else COLUMN_TYPES[column_type]
+
+
+def columns_of(blocks: tuple[str, ...], own: dict[str, str]) -> dict[str, str]:
+    """Field name -> column type of an event type's player blocks and own keys (envelope excluded)."""
+    cols = {f"{prefix}_{suffix}": typ for prefix in blocks for suffix, typ in PLAYER_BLOCK.items()}
+    cols.update((name, typ) for name, typ in own.items() if name not in ENVELOPE_COLUMNS)
+    return cols
+
+
+def _fields_for(blocks: tuple[str, ...], own: dict[str, str]) -> list[tuple[str, object, None]]:
+    return [(name, wire_type(name, typ) | None, None) for name, typ in columns_of(blocks, own).items()]
 
 
 def _camel(name: str) -> str:
@@ -156,15 +204,16 @@ WIRE_FIELDS: dict[str, frozenset[str]] = {
 UNKNOWN_WIRE_FIELDS = frozenset(UnknownEvent.__struct_fields__) - SERVER_OWNED
 
 
+_COLUMN_OF: dict[str, dict[str, str]] = {
+    name: {**ENVELOPE_COLUMNS, **columns_of(blocks, own)} for name, (blocks, own) in EVENT_TYPES.items()
+}
+
+
+def column_type(etype: str, field: str) -> str | None:
+    """The raw_events column type of `field` of events of type `etype` (None when not a column of it)."""
+    return _COLUMN_OF.get(etype, ENVELOPE_COLUMNS).get(field)
+
+
 def event_type(event: Event | UnknownEvent) -> str:
     """The wire `type` of a decoded event (the Struct's tag, or the unknown type's own field)."""
     return type(event).__struct_config__.tag or event.type
-
-
-def all_columns() -> dict[str, object]:
-    """Every column the known types can fill, name -> Python type (for docs and DDL checks)."""
-    cols: dict[str, object] = {}
-    for cls in STRUCTS.values():
-        for name, typ in zip(cls.__struct_fields__, msgspec.structs.fields(cls)):
-            cols.setdefault(name, typ.type)
-    return cols

@@ -1,76 +1,184 @@
-"""From the queue into ClickHouse: batch writers, retries with a deduplication token, the spool.
+"""From admission into ClickHouse: the queue, the write-ahead log, batch writers, spool, dead letters.
 
-Data flow (DESIGN.md): admission fills in map and game type and encodes the request's events once
-as `JSONEachRow` bytes (msgspec, in C; ~1 µs an event, spread evenly over requests); a writer takes
-up to `batch_size` events (or what came within `flush_interval_ms`), joins their bytes and hands
-them to ClickHouse with `raw_insert` in a worker thread, so the event loop never blocks on an insert
-and never holds the GIL for a whole batch. The query settings keep chDB to one thread (DESIGN.md, "where the time
-goes"). A failed insert is retried with exponential backoff using the *same*
-`insert_deduplication_token`, so a retry never double counts (the tables and their MVs' targets set
-`non_replicated_deduplication_window`); a batch that still fails goes to the spool and is replayed
-until ClickHouse takes it. Nothing acknowledged is dropped: at shutdown the queue is drained into
-ClickHouse or, failing that, into the spool.
+Data flow (DESIGN.md): admission fills in map and game type, encodes the request's events once as
+`JSONEachRow` bytes (msgspec, in C), reserves room for them in the bounded queue (events and
+bytes), appends them to the write-ahead log and waits for its group fsync (`durability=wal`), and
+only then queues them: the route answers 202 after that. A writer takes up to `batch_size` events /
+`batch_bytes` bytes (or what came within `flush_interval_ms`), joins their bytes and hands them to
+ClickHouse in a worker thread (ingest/inserter.py), under one deduplication token for every repeat.
+
+Where an acknowledged event can be, and so where it is never lost:
+queued -> in flight -> stored in ClickHouse | spooled (engine unwell: replayed until it takes them)
+| dead-lettered (ClickHouse refused those rows: isolated, kept with the error for a redrive). With
+`durability=wal` every one of them is also in the log until it is stored, spooled or dead-lettered,
+and a crash replays the log on the next start. Accounting (GET /api/v1/ingest/status):
+accepted = stored + queued + in flight + spooled + dead-lettered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
-from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from fragstats.metrics import Metrics
 from fragstats.settings import Settings
 from ingest.context import MatchContexts
-from ingest.events import NOTABLE
-from ingest.queue import Chunk, EventQueue
-from ingest.spool import Spool
+from ingest.deadletter import DeadLetters
+from ingest.diskguard import DiskGuard, is_disk_full
+from ingest.events import NOTABLE, EventUnion
+from ingest.inserter import Inserter, out_of_disk, refused_for_content, short_reason
+from ingest.queue import ByteBudget, Chunk, EventQueue
+from ingest.spool import Spool, SpoolEntry
+from ingest.wal import WriteAheadLog
 
 log = logging.getLogger("fragstats.ingest")
-
-INSERT_SETTINGS = {
-    "insert_deduplicate": 1,
-    "deduplicate_blocks_in_dependent_materialized_views": 1,
-    "max_threads": 1,
-    "max_insert_threads": 1,
-    "input_format_parallel_parsing": 0,
-    "input_format_json_read_numbers_as_strings": 1,
-}
 
 # after_commit hooks get (notable events of the batch, {(server_id, match_id): last receipt time}).
 BatchHook = Callable[[list, dict], Awaitable[None]]
 
+# A spooled batch that fails for the engine's reasons this many rounds while other inserts go in
+# is isolated as if refused for its content (ingest/inserter.py, `force`).
+_SUSPECT_ROUNDS = 3
+_MAX_BACKOFF_S = 30.0
+
+
+class Admission(enum.Enum):
+    """What became of a request's valid events; the route maps it to an HTTP status."""
+
+    ACCEPTED = "accepted"  # 202: queued (and, with the WAL, on disk)
+    SHED = "shed"  # 429: the queue has no room for all of them; none kept
+    DRAINING = "draining"  # 503: shutting down
+    DISK_FULL = "disk_full"  # 507: no space to make them durable; none kept
+    STORAGE_ERROR = "storage_error"  # 507: the write-ahead log could not be written (EIO, ...); none kept
+
+
+class Stored(enum.Enum):
+    """Where one batch ended up."""
+
+    COMMITTED = "committed"  # in ClickHouse (refused rows, if any, in the dead-letter store)
+    SPOOLED = "spooled"
+    HELD = "held"  # neither, at shutdown: still in the write-ahead log, replayed at the next start
+
+
+_line_decoder = msgspec.json.Decoder(EventUnion, strict=False)
+
+
+def notable_of(payload: bytes) -> tuple[list, dict]:
+    """The notable events and touched matches of JSONEachRow lines (after a write-ahead log
+    replay, when only the bytes survived). Lines of unknown types are skipped: they feed nothing."""
+    notable: list = []
+    touched: dict[tuple[int, str], float] = {}
+    for line in payload.split(b"\n"):
+        if not line:
+            continue
+        try:
+            event = _line_decoder.decode(line)
+        except msgspec.DecodeError:
+            continue
+        if event.match_id:
+            touched[(event.server_id, event.match_id)] = event.received_at
+        if type(event) in NOTABLE:
+            notable.append(event)
+    return notable, touched
+
 
 class Pipeline:
-    """Queue + batch writers + spool replayer for one app process."""
+    """Queue + write-ahead log + batch writers + spool replayer + disk guard for one app process."""
 
-    def __init__(self, settings: Settings, ch_clients: list, metrics: Metrics, spool: Spool,
+    def __init__(self, settings: Settings, ch_clients: list, metrics: Metrics, data_dir: Path,
                  contexts: MatchContexts | None = None):
         """`ch_clients`: one ClickHouse client per batch writer (a chDB client serialises its calls,
-        so writers that shared one could not overlap an insert with the next batch's encoding)."""
+        so writers that shared one could not overlap an insert with the next batch's encoding).
+        `data_dir` holds `spool/`, `dead_letter/` and `wal/`."""
         self.settings = settings
         self.clients = list(ch_clients)
         self.client = self.clients[0]
         self.metrics = metrics
-        self.spool = spool
+        self.spool = Spool(data_dir / "spool")
+        self.dead_letters = DeadLetters(data_dir / "dead_letter")
+        self.wal = (WriteAheadLog(data_dir / "wal", settings.wal_segment_bytes, metrics.wal_fsync_seconds.observe)
+                    if settings.durability == "wal" else None)
+        self.disk = DiskGuard(data_dir, settings.min_free_disk_bytes, on_change=lambda full: metrics.disk_full.set(int(full)))
+        self.inserter = Inserter(metrics, settings.insert_retries, settings.retry_backoff_ms,
+                                 settings.isolation_max_inserts)
         self.contexts = contexts or MatchContexts(None)
-        self.queue = EventQueue(settings.queue_capacity, settings.batch_size)
+        self.queue = EventQueue(settings.queue_capacity, settings.batch_size, settings.queue_capacity_bytes,
+                                settings.batch_bytes)
+        self.reading = ByteBudget(settings.max_reading_bytes)
         self.in_flight = 0
         self.accepted = 0  # events admitted since start (also a metric; kept here for reconciliation)
-        self.committed = 0  # events inserted since start, spool replays included
+        self.recovered = 0  # events found in the write-ahead log at start
         self.after_commit: list[BatchHook] = []
+        self.stopping = False
+        self._recovered_batches: list[tuple[str, list[Chunk]]] = []
         self._encoder = msgspec.json.Encoder()
         self._tasks: list[asyncio.Task] = []
-        self._stop_replay = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._suspects: dict[Path, int] = {}
         metrics.queue_capacity.set(settings.queue_capacity)
-        metrics.spool_events.set(spool.pending_events())
+        metrics.spool_events.set(self.spool.pending_events())
+        metrics.dead_letter_events.set(self.dead_letters.events)
 
-    # ---- admission -------------------------------------------------------
+    @property
+    def committed(self) -> int:
+        """Events inserted since start (spool replays, isolations and redrives included)."""
+        return self.inserter.committed
+
+    # ---- start-up ----------------------------------------------------------
+
+    def open(self) -> None:
+        """Check the disk and read the write-ahead log (blocking; before serving). What the log
+        holds that is not stored is re-inserted first by `start()`. Raises OSError when the data
+        dir cannot be written."""
+        self.disk.check()
+        if self.wal is None:
+            return
+        recovered = self.wal.open()
+        chunks = {lsn: Chunk(events, payload, *notable_of(payload), lsn=lsn)
+                  for lsn, (events, payload) in recovered.chunks.items()}
+        for token, lsns in recovered.batches:  # begun before the crash: the same batch, the same token
+            self._recovered_batches.append((token, [chunks.pop(lsn) for lsn in lsns]))
+        for chunk in chunks.values():
+            self.queue.requeue(chunk)
+        self.recovered = recovered.events
+        if self.recovered:
+            log.warning("write-ahead log: %d acknowledged events not yet stored at the last stop are being "
+                        "stored now (%d begun batches, %d queued chunks)", self.recovered,
+                        len(self._recovered_batches), len(chunks))
+        self.metrics.wal_bytes.set(self.wal.bytes_on_disk)
+
+    def start(self) -> None:
+        """Start the writers (after the recovered batches), the spool replayer and the disk guard."""
+        for i, client in enumerate(self.clients):
+            self._tasks.append(asyncio.create_task(self._writer(client, first=(i == 0)), name=f"batch-writer-{i}"))
+        self._tasks.append(asyncio.create_task(self._replayer(), name="spool-replayer"))
+        self._tasks.append(asyncio.create_task(
+            self.disk.run(self.settings.disk_check_interval_ms / 1000, self._stop), name="disk-guard"))
+
+    async def drain(self) -> None:
+        """Stop admitting, flush everything queued (to ClickHouse, else the spool), stop the tasks.
+        With the WAL, a batch that can go nowhere (disk full, engine down) stays in the log."""
+        self.queue.close()
+        self.stopping = True
+        writers = [t for t in self._tasks if t.get_name().startswith("batch-writer")]
+        await asyncio.gather(*writers, return_exceptions=True)
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.wal is not None:
+            await self.wal.flush_pending()
+            self.wal.close()
+
+    # ---- admission -----------------------------------------------------------
 
     def prepare(self, events: list) -> Chunk:
         """Encode validated (and enriched) events into a queue chunk."""
@@ -87,80 +195,108 @@ class Pipeline:
                 picked.append(ev)
         return Chunk(len(events), self._encoder.encode_lines(events), picked, touched)
 
-    async def admit(self, events: list) -> bool:
-        """All of `events` into the queue (True), or none of them (False: shed)."""
+    def nearly_full(self) -> bool:
+        """True when less than 1% of the queue is free: requests are shed without being decoded."""
+        return self.queue.nearly_full()
+
+    async def admit(self, events: list) -> Admission:
+        """All of `events` into the queue (and the log), or none of them."""
+        if self.queue.closed:
+            return Admission.DRAINING
+        if self.disk.full:
+            return Admission.DISK_FULL
         if not self.queue.room_for(len(events)):
-            return False
+            return Admission.SHED
         try:
             await self.contexts.enrich(events)
         except Exception:  # Redis down must not stop ingest: rows just lack the map
             log.warning("match context lookup failed; admitting without it", exc_info=True)
-        ok = self.queue.offer(self.prepare(events))
-        if ok:
-            self.accepted += len(events)
+        chunk = self.prepare(events)
+        size = len(chunk.payload)
+        if not self.queue.reserve(chunk.events, size):
+            return Admission.DRAINING if self.queue.closed else Admission.SHED
+        if self.wal is not None:
+            try:
+                chunk.lsn = await self.wal.append(chunk.payload, chunk.events)
+            except OSError as exc:
+                self.queue.release(chunk.events, size)
+                if is_disk_full(exc):
+                    self.disk.trip(exc, "write-ahead log")
+                    return Admission.DISK_FULL
+                log.error("write-ahead log write failed: %s", exc)
+                return Admission.STORAGE_ERROR
+            self.metrics.wal_bytes.set(self.wal.bytes_on_disk)
+        self.queue.offer(chunk, reserved=True)
+        self.accepted += chunk.events
         self.metrics.queue_events.set(self.queue.size)
-        return ok
+        return Admission.ACCEPTED
 
-    def nearly_full(self) -> bool:
-        """True when less than 1% of the queue is free: requests are shed without being decoded."""
-        return self.queue.size >= self.queue.capacity * 0.99
+    # ---- writing -------------------------------------------------------------
 
-    # ---- lifecycle -------------------------------------------------------
-
-    def start(self) -> None:
-        for i, client in enumerate(self.clients):
-            self._tasks.append(asyncio.create_task(self._writer(client), name=f"batch-writer-{i}"))
-        self._tasks.append(asyncio.create_task(self._replayer(), name="spool-replayer"))
-
-    async def drain(self) -> None:
-        """Stop admitting, flush everything queued (to ClickHouse, else the spool), stop the tasks."""
-        self.queue.close()
-        writers = [t for t in self._tasks if t.get_name().startswith("batch-writer")]
-        await asyncio.gather(*writers, return_exceptions=True)
-        self._stop_replay.set()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    # ---- writing ---------------------------------------------------------
-
-    async def _writer(self, client: Any) -> None:
+    async def _writer(self, client: Any, first: bool) -> None:
+        if first:
+            for token, chunks in self._recovered_batches:
+                await self._write_batch(chunks, client, token)
+            self._recovered_batches.clear()
         max_wait = self.settings.flush_interval_ms / 1000
         while True:
             chunks = await self.queue.take(max_wait)
             if not chunks:
                 return  # closed and empty
             self.metrics.queue_events.set(self.queue.size)
-            n = sum(c.events for c in chunks)
-            self.in_flight += n
-            try:
-                await self.flush(chunks, client)
-            except Exception:  # never let a writer die: its events are spooled inside flush()
-                log.exception("batch writer error")
-            finally:
-                self.in_flight -= n
+            await self._write_batch(chunks, client)
 
-    async def flush(self, chunks: list[Chunk], client: Any = None) -> bool:
-        """Insert one batch of chunks; True when committed, False when it went to the spool instead."""
+    async def _write_batch(self, chunks: list[Chunk], client: Any, token: str | None = None) -> None:
+        n = sum(c.events for c in chunks)
+        self.in_flight += n
+        try:
+            await self.flush(chunks, client, token)
+        except Exception:  # never let a writer die; flush() keeps its batch (spool or log) itself
+            log.exception("batch writer error")
+        finally:
+            self.in_flight -= n
+
+    async def flush(self, chunks: list[Chunk], client: Any = None, token: str | None = None) -> Stored:
+        """Store one batch of chunks: in ClickHouse, else the spool; refused rows to the dead-letter
+        store. `token`: the deduplication token of a batch begun before a crash."""
         client = client or self.client
         n = sum(c.events for c in chunks)
+        lsns = [c.lsn for c in chunks if c.lsn]
         # ~50 MB for a full batch: joined in a worker thread so the event loop keeps answering.
         payload = await asyncio.to_thread(b"".join, [c.payload for c in chunks])
         for c in chunks:  # the joined copy is the only one needed now: halves the batch's memory
             c.payload = b""
-        token = uuid.uuid4().hex
+        if token is None:
+            token = self.wal.batch_token(lsns) if lsns and self.wal is not None else uuid.uuid4().hex
+            if lsns and self.wal is not None:
+                await self._log_batch(token, lsns)
         self.metrics.batch_size.observe(n)
-        committed = await self._insert_with_retries(payload, token, n, client)
-        if not committed:
+        stored = await self._store(client, payload, token, n)
+        if stored is Stored.HELD:
+            return stored
+        if self.wal is not None and lsns:
+            self.wal.done(lsns)
+            self.metrics.wal_bytes.set(self.wal.bytes_on_disk)
+        if stored is Stored.COMMITTED:
+            await self._after_commit(chunks)
+        return stored
+
+    async def _log_batch(self, token: str, lsns: list[int]) -> None:
+        """Record the batch in the log before inserting it; a full disk waits (no insert can go
+        in then anyway), so a crash can always replay it under the same token."""
+        delay = self.settings.retry_backoff_ms / 1000
+        while True:
             try:
-                self.spool.write(payload, token, n)
-            except OSError:
-                # The last place the batch can go: say so loudly, it is the only loss path left.
-                log.critical("could not spool %d events (token %s): disk refused", n, token, exc_info=True)
-                raise
-            self.metrics.events_spooled.inc(n)
-            self.metrics.spool_events.inc(n)
-            log.error("insert failed after retries; spooled %d events (token %s)", n, token)
-            return False
+                await self.wal.log_batch(token, lsns)
+                return
+            except OSError as exc:
+                if is_disk_full(exc):
+                    self.disk.trip(exc, "write-ahead log")
+                log.error("could not log batch %s (retrying in %.1f s): %s", token, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+
+    async def _after_commit(self, chunks: list[Chunk]) -> None:
         notable = [ev for c in chunks for ev in c.notable]
         touched: dict[tuple[int, str], float] = {}
         for c in chunks:
@@ -170,63 +306,148 @@ class Pipeline:
                 await hook(notable, touched)
             except Exception:  # live state is best effort; the events are already stored
                 log.warning("after-commit hook %s failed", getattr(hook, "__name__", hook), exc_info=True)
-        return True
 
-    @staticmethod
-    def _insert_blocking(client: Any, payload: bytes, token: str) -> None:
-        settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
-        client.raw_insert("raw_events", None, payload, settings=settings, fmt="JSONEachRow")
+    async def _store(self, client: Any, payload: bytes, token: str, n: int) -> Stored:
+        error = await self.inserter.insert_with_retries(client, payload, token, n)
+        if error is None:
+            return Stored.COMMITTED
+        if refused_for_content(error):
+            stored = await self._isolate(client, payload, token, error, force=False)
+            if stored:
+                return Stored.COMMITTED
+        if out_of_disk(error):
+            self.disk.trip(OSError(28, "No space left on device (ClickHouse)"), "ClickHouse insert")
+        return await self._spool(client, payload, token, n)
 
-    async def insert_once(self, payload: bytes, token: str, events: int, client: Any = None) -> None:
-        """One insert attempt in a worker thread; raises the client's error on failure."""
-        start = time.perf_counter()
+    async def _isolate(self, client: Any, payload: bytes, token: str, error: BaseException, force: bool) -> bool:
+        """Store what ClickHouse takes of a refused batch and dead-letter the rest. False when the
+        engine turned unwell meanwhile (the caller keeps the whole batch: stored pieces dedup)."""
         try:
-            await asyncio.to_thread(self._insert_blocking, client or self.client, payload, token)
-        except Exception:
-            self.metrics.insert_failures.inc()
-            raise
-        self.metrics.insert_seconds.observe(time.perf_counter() - start)
-        self.metrics.events_committed.inc(events)
-        self.committed += events
-
-    async def _insert_with_retries(self, payload: bytes, token: str, events: int, client: Any) -> bool:
-        first = self.settings.retry_backoff_ms / 1000
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(1 + self.settings.insert_retries),
-                wait=wait_exponential(multiplier=first, min=first, max=30),
-                reraise=True,
-            ):
-                with attempt:
-                    await self.insert_once(payload, token, events, client)
+            isolation = await self.inserter.isolate(client, payload, token, error, force=force)
         except Exception as exc:
-            log.warning("insert of %d events failed: %s", events, exc)
+            log.warning("isolating refused events of batch %s stopped: %s", token, short_reason(exc))
             return False
+        if isolation.refused:
+            while True:
+                try:
+                    await asyncio.to_thread(self.dead_letters.write, token, isolation.refused)
+                    break
+                except OSError as exc:
+                    if is_disk_full(exc):
+                        self.disk.trip(exc, "dead-letter store")
+                    if self.stopping:
+                        return False
+                    log.error("could not write %d dead letters (retrying): %s", len(isolation.refused), exc)
+                    await asyncio.sleep(1.0)
+            self.metrics.events_dead_lettered.inc(len(isolation.refused))
+            self.metrics.dead_letter_events.set(self.dead_letters.events)
+            log.error("ClickHouse refused %d of the events of batch %s: dead-lettered (%s); %d stored",
+                      len(isolation.refused), token, isolation.refused[0][1], isolation.committed)
         return True
 
-    # ---- spool replay ----------------------------------------------------
+    async def _spool(self, client: Any, payload: bytes, token: str, n: int) -> Stored:
+        """Put a batch ClickHouse would not take into the spool; while the disk refuses that too,
+        keep trying both, with backoff. At shutdown with the WAL on, leave it in the log instead."""
+        delay = self.settings.retry_backoff_ms / 1000
+        while True:
+            try:
+                await asyncio.to_thread(self.spool.write, payload, token, n)
+            except OSError as exc:
+                if is_disk_full(exc):
+                    self.disk.trip(exc, "spool")
+                if self.stopping and self.wal is not None:
+                    log.error("batch %s (%d events) stays in the write-ahead log: %s", token, n, exc)
+                    return Stored.HELD
+                log.error("could not spool %d events (retrying in %.1f s): %s", n, delay, exc)
+            else:
+                self.metrics.events_spooled.inc(n)
+                self.metrics.spool_events.inc(n)
+                log.error("insert failed after retries; spooled %d events (token %s)", n, token)
+                return Stored.SPOOLED
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_BACKOFF_S)
+            try:
+                await self.inserter.insert_once(client, payload, token, n)
+                return Stored.COMMITTED
+            except Exception as exc:
+                if refused_for_content(exc) and await self._isolate(client, payload, token, exc, force=False):
+                    return Stored.COMMITTED
+
+    # ---- spool replay ----------------------------------------------------------
 
     async def replay_spool(self) -> int:
-        """Re-insert spooled batches, oldest first, stopping at the first failure; returns events replayed."""
+        """Re-insert spooled batches, oldest first; returns events stored. A batch ClickHouse
+        refuses for its content is isolated (the rest stored, the refused dead-lettered); one that
+        fails for other reasons is skipped this round, and the round stops only when the next one
+        fails too (the engine is unwell). A batch that keeps failing while others go in is
+        isolated after `_SUSPECT_ROUNDS` rounds."""
         replayed = 0
+        round_start = time.monotonic()
+        skipped: list[SpoolEntry] = []
         for entry in self.spool.entries():
             payload = await asyncio.to_thread(self.spool.read, entry)
             try:
-                await self.insert_once(payload, entry.token, entry.events)
+                await self.inserter.insert_once(self.client, payload, entry.token, entry.events)
             except Exception as exc:
-                log.info("spool replay still failing: %s", exc)
-                break
-            self.spool.remove(entry)
-            replayed += entry.events
+                force = self._suspects.get(entry.path, 0) >= _SUSPECT_ROUNDS
+                if refused_for_content(exc) or force:
+                    if await self._isolate(self.client, payload, entry.token, exc, force=force):
+                        replayed += self._done_with(entry)
+                        continue
+                    break
+                log.info("spool replay of %s failed: %s", entry.path.name, short_reason(exc))
+                skipped.append(entry)
+                if len(skipped) >= 2 and self.inserter.last_commit < round_start:
+                    break  # two in a row and nothing went in: the engine is unwell, not the batches
+                continue
+            replayed += self._done_with(entry)
+        if self.inserter.last_commit >= round_start:  # the engine took something: the skipped are suspect
+            for entry in skipped:
+                self._suspects[entry.path] = self._suspects.get(entry.path, 0) + 1
         self.metrics.spool_events.set(self.spool.pending_events())
         return replayed
 
+    def _done_with(self, entry: SpoolEntry) -> int:
+        self.spool.remove(entry)
+        self._suspects.pop(entry.path, None)
+        return entry.events
+
     async def _replayer(self) -> None:
         interval = self.settings.spool_replay_interval_ms / 1000
-        while not self._stop_replay.is_set():
+        while not self._stop.is_set():
             if self.spool.entries():
-                await self.replay_spool()
+                try:
+                    await self.replay_spool()
+                except Exception:  # keep replaying on the next round whatever happened
+                    log.exception("spool replay round failed")
             try:
-                await asyncio.wait_for(self._stop_replay.wait(), interval)
+                await asyncio.wait_for(self._stop.wait(), interval)
             except asyncio.TimeoutError:
                 pass
+
+    # ---- dead letters --------------------------------------------------------
+
+    async def redrive(self) -> dict:
+        """Insert the dead-lettered events again (after a fix); rows still refused stay with their
+        new error. Returns `{"redriven": events stored, "still_refused": events left}`. Raises the
+        engine's error when it is unwell (nothing is lost: the files stay)."""
+        redriven = 0
+        for letter_file in self.dead_letters.files():
+            letters = self.dead_letters.read(letter_file)
+            payload = b"".join(letter.row.encode() + b"\n" for letter in letters)
+            # Content-addressed: the same rows always carry the same token, so a repeated redrive
+            # (e.g. interrupted after its insert) stores them once.
+            token = "redrive-" + hashlib.blake2b(payload, digest_size=16).hexdigest()
+            try:
+                await self.inserter.insert_once(self.client, payload, token, len(letters))
+                still: list[tuple[bytes, str]] = []
+                redriven += len(letters)
+            except Exception as exc:
+                if not refused_for_content(exc):
+                    raise
+                isolation = await self.inserter.isolate(self.client, payload, token, exc)
+                still = isolation.refused
+                redriven += isolation.committed
+            self.dead_letters.replace(letter_file, still)
+        self.metrics.dead_letter_events.set(self.dead_letters.events)
+        return {"redriven": redriven, "still_refused": self.dead_letters.events}

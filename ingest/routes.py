@@ -1,37 +1,83 @@
-"""`POST /api/v1/ingest/events`: the game servers' door."""
+"""`POST /api/v1/ingest/events`: the game servers' door; the ingest status and dead-letter redrive.
+
+The route reads and decodes a request, hands its valid events to the pipeline's admission, and
+maps the outcome (`ingest.pipeline.Admission`) to one status in one place (`_REFUSALS`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import Counter
 
 import msgspec
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from fragstats.errors import ApiError
 from ingest.decode import SUPPORTED_TYPES, BodyError, decode_events, decompress, media_type
+from ingest.inserter import short_reason
+from ingest.pipeline import Admission
+from ingest.queue import ByteBudget
+
+log = logging.getLogger("fragstats.ingest")
 
 _encode = msgspec.json.encode
 IDEMPOTENCY_TTL_S = 86_400
+IDEMPOTENCY_PENDING_S = 60
 
 
 def _json(status: int, body: dict, headers: dict | None = None) -> Response:
     return Response(_encode(body), status_code=status, media_type="application/json", headers=headers)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+class Shed(Exception):
+    """The request cannot be taken now (load shedding): 429, nothing of it kept."""
+
+
+async def _read_limited(request: Request, limit: int, budget: ByteBudget, held: list[int]) -> bytes:
+    """The body, refusing more than `limit` bytes (413) and shedding the request (Shed) when the
+    bodies being read by all connections would pass the budget. What it takes from the budget is
+    added to `held[0]`; the caller gives it back."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise BodyError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes")
+        if not budget.take(int(declared)):
+            raise Shed()
+        held[0] += int(declared)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise BodyError(413, "body_too_large", f"body exceeds the limit of {limit} bytes")
+        if size > held[0]:  # no (or a wrong) Content-Length: take the budget as the body arrives
+            if not budget.take(size - held[0]):
+                raise Shed()
+            held[0] = size
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# Outcome -> (status, error code, detail): the one place an admission outcome becomes an answer.
+_REFUSALS: dict[Admission, tuple[int, str, str]] = {
+    Admission.SHED: (429, "overloaded", "ingest queue is full; nothing of this request was kept"),
+    Admission.DRAINING: (503, "draining", "server is shutting down; nothing of this request was kept"),
+    Admission.DISK_FULL: (507, "disk_full", "no disk space to store events durably; nothing of this request was kept"),
+    Admission.STORAGE_ERROR: (507, "storage_error",
+                              "the write-ahead log could not be written; nothing of this request was kept"),
+}
+
+
+def _refusal(state, outcome: Admission, retry_after: dict) -> Response:
+    status, code, detail = _REFUSALS[outcome]
+    if outcome is Admission.DISK_FULL and state.pipeline.disk.reason:
+        detail = f"{detail} ({state.pipeline.disk.reason})"
+    state.metrics.requests_shed.labels(str(status)).inc()
+    return _json(status, {"error": code, "detail": detail, "events": []}, retry_after)
 
 
 async def ingest_events(request: Request) -> Response:
@@ -44,31 +90,37 @@ async def ingest_events(request: Request) -> Response:
     `application/json` (an array of event objects, or one object), `application/x-ndjson` (one
     object a line) or `application/x-www-form-urlencoded` (one event a line, `key=value&...`).
     Events follow the OpenMOHAA tracker format (`ingest/events.py`); numbers sent as strings are
-    coerced; an unknown `type` with a valid envelope is stored with all its keys.
+    coerced, and each number must fit its column's type (e.g. UInt64 >= 0, Int32, finite floats);
+    an unknown `type` with a valid envelope is stored with all its keys. Limits (bytes): the body
+    `FRAGSTATS_MAX_BODY_BYTES` (after gzip), one event's JSON text `FRAGSTATS_MAX_EVENT_BYTES`.
 
     Answers:
     - 202 `{"accepted": n, "rejected": m, "errors": [{"index", "field", "reason"}]}`: the n valid
-      events are validated and queued (they will be stored: retried, else spooled, never dropped);
-      the m invalid ones are listed by their index in the body;
+      events are stored durably before this answer (`FRAGSTATS_DURABILITY=wal`: written and
+      fsynced to the write-ahead log; `memory`: queued) and will reach ClickHouse — retried, else
+      spooled, and any ClickHouse refuses kept in the dead-letter store, never dropped; the m
+      invalid ones are listed by their index in the body;
     - 400 `{"error", "detail", "events": [...]}` when no event is valid (or the body is not
       JSON / is broken gzip);
     - 401 missing, unknown or revoked token;
     - 413 body (or its gzip expansion) over `FRAGSTATS_MAX_BODY_BYTES`;
     - 415 unsupported Content-Type or Content-Encoding;
-    - 429 with `Retry-After` (s) when the queue cannot take all valid events of the request:
-      then none of them is kept (load shedding); when the queue is 99% full the body is not even
-      read;
+    - 429 with `Retry-After` (s) when the queue (events or bytes) cannot take all valid events of
+      the request, or the bodies being read pass `FRAGSTATS_MAX_READING_BYTES`: then none of them
+      is kept (load shedding); when the queue is 99% full the body is not even read;
     - 503 with `Retry-After` while the app drains before exiting;
+    - 507 with `Retry-After` while the data dir's disk is (nearly) full or the write-ahead log
+      cannot be written: nothing kept; ingest resumes by itself once space is back;
     - with an `Idempotency-Key` header (any string up to 200 characters, e.g. the body's SHA-256; the
       log shipper sends one): a key seen in the last 24 h whose request was stored is answered with
       that 202 again (header `Idempotent-Replayed: true`) and nothing is stored twice; 409 while a
-      request with the same key is still being handled.
+      request with the same key is still being handled (at most `IDEMPOTENCY_PENDING_S` s after a
+      crash); 503 when the key store (Redis) cannot be reached.
     """
     state = request.app.state
     retry_after = {"Retry-After": str(state.settings.retry_after_s)}
     if state.draining:
-        state.metrics.requests_shed.labels("503").inc()
-        raise ApiError(503, "draining", "server is shutting down; retry shortly", retry_after)
+        return _refusal(state, Admission.DRAINING, retry_after)
     server_id = await state.auth.server_for(request)
     key = request.headers.get("idempotency-key")
     if not key:
@@ -78,62 +130,82 @@ async def ingest_events(request: Request) -> Response:
                            "events": []})
     record = f"fragstats:idem:{server_id}:{key}"
     redis = state.engines.redis
-    if not await redis.set(record, "pending", nx=True, ex=IDEMPOTENCY_TTL_S):
-        earlier = await redis.get(record)
+    try:
+        # "pending" expires soon: a request cut by a crash must not block its retries for a day.
+        fresh = await redis.set(record, "pending", nx=True, ex=IDEMPOTENCY_PENDING_S)
+        earlier = None if fresh else await redis.get(record)
+    except RedisError as exc:
+        raise ApiError(503, "idempotency_unavailable", f"the Idempotency-Key store cannot be reached: {exc}",
+                       retry_after) from None
+    if not fresh:
         if earlier == "pending":
             return _json(409, {"error": "duplicate_in_progress",
                                "detail": "a request with this Idempotency-Key is being handled", "events": []},
                          retry_after)
-        return Response(earlier, status_code=202, media_type="application/json",
-                        headers={"Idempotent-Replayed": "true"})
+        if earlier is not None:
+            return Response(earlier, status_code=202, media_type="application/json",
+                            headers={"Idempotent-Replayed": "true"})
     response = None
     try:
         response = await _ingest(request, server_id, retry_after)
     finally:
-        if response is not None and response.status_code == 202:
-            await redis.set(record, response.body, ex=IDEMPOTENCY_TTL_S)
-        else:  # not stored: a retry with the same key must be handled afresh
-            await redis.delete(record)
+        try:
+            if response is not None and response.status_code == 202:
+                await redis.set(record, response.body, ex=IDEMPOTENCY_TTL_S)
+            else:  # not stored: a retry with the same key must be handled afresh
+                await redis.delete(record)
+        except RedisError:  # the events are stored; a retry may store them again (logged)
+            log.warning("could not record Idempotency-Key %r of server %d", key[:40], server_id, exc_info=True)
     return response
 
 
 async def _ingest(request: Request, server_id: int, retry_after: dict) -> Response:
     state = request.app.state
     metrics = state.metrics
-    if state.pipeline.nearly_full():
+    pipeline = state.pipeline
+    if pipeline.nearly_full():
         # Under overload, decoding bodies that cannot be queued would burn the CPU the batch
         # writers need: shed before reading the body.
-        metrics.requests_shed.labels("429").inc()
-        return _json(429, {"error": "overloaded", "detail": "ingest queue is full; nothing of this request was kept",
-                           "events": []}, retry_after)
+        return _refusal(state, Admission.SHED, retry_after)
+    if pipeline.disk.full:
+        return _refusal(state, Admission.DISK_FULL, retry_after)
+    settings = state.settings
     mtype = media_type(request.headers.get("content-type"))
+    held = [0]  # bytes of the reading budget this request holds
     try:
-        if mtype not in SUPPORTED_TYPES:
-            raise BodyError(415, "unsupported_media_type",
-                            f"Content-Type {mtype or '(none)'!r} is not supported; use one of {sorted(SUPPORTED_TYPES)}")
-        limit = state.settings.max_body_bytes
-        body = await _read_limited(request, limit)
-        body = decompress(body, request.headers.get("content-encoding"), limit)
-        n_items, verdicts = decode_events(body, mtype, server_id)
-    except BodyError as exc:
-        metrics.events_rejected.labels(exc.code).inc()
-        return _json(exc.status, {"error": exc.code, "detail": exc.detail, "events": []})
-    metrics.events_received.inc(n_items)
-    if verdicts.rejected:
-        for reason, n in Counter(r.reason_code for r in verdicts.rejected).items():
-            metrics.events_rejected.labels(reason).inc(n)
-    errors = [r.to_json() for r in verdicts.rejected]
-    if not verdicts.accepted:
-        detail = "body holds no events" if not n_items else "no valid event in the body"
-        return _json(400, {"error": "no_valid_events", "detail": detail, "events": errors})
-    if not await state.pipeline.admit(verdicts.accepted):
-        if state.draining:  # the queue closed while this request was being read
-            metrics.requests_shed.labels("503").inc()
-            raise ApiError(503, "draining", "server is shutting down; retry shortly", retry_after)
-        metrics.events_shed.inc(len(verdicts.accepted))
-        metrics.requests_shed.labels("429").inc()
-        return _json(429, {"error": "overloaded", "detail": "ingest queue is full; nothing of this request was kept",
-                           "events": []}, retry_after)
+        try:
+            if mtype not in SUPPORTED_TYPES:
+                raise BodyError(415, "unsupported_media_type",
+                                f"Content-Type {mtype or '(none)'!r} is not supported; use one of {sorted(SUPPORTED_TYPES)}")
+            raw = await _read_limited(request, settings.max_body_bytes, pipeline.reading, held)
+            body = decompress(raw, request.headers.get("content-encoding"), settings.max_body_bytes)
+            if body is not raw:
+                if not pipeline.reading.take(len(body)):
+                    raise Shed()
+                held[0] += len(body)
+            del raw
+            n_items, verdicts = decode_events(body, mtype, server_id, max_event_bytes=settings.max_event_bytes)
+            del body
+        except BodyError as exc:
+            metrics.events_rejected.labels(exc.code).inc()
+            return _json(exc.status, {"error": exc.code, "detail": exc.detail, "events": []})
+        except Shed:
+            return _refusal(state, Admission.SHED, retry_after)
+        metrics.events_received.inc(n_items)
+        if verdicts.rejected:
+            for reason, n in Counter(r.reason_code for r in verdicts.rejected).items():
+                metrics.events_rejected.labels(reason).inc(n)
+        errors = [r.to_json() for r in verdicts.rejected]
+        if not verdicts.accepted:
+            detail = "body holds no events" if not n_items else "no valid event in the body"
+            return _json(400, {"error": "no_valid_events", "detail": detail, "events": errors})
+        outcome = await pipeline.admit(verdicts.accepted)
+    finally:
+        pipeline.reading.give(held[0])
+    if outcome is not Admission.ACCEPTED:
+        if outcome is Admission.SHED:
+            metrics.events_shed.inc(len(verdicts.accepted))
+        return _refusal(state, outcome, retry_after)
     metrics.events_accepted.inc(len(verdicts.accepted))
     return _json(202, {"accepted": len(verdicts.accepted), "rejected": len(errors), "errors": errors})
 
@@ -141,22 +213,47 @@ async def _ingest(request: Request, server_id: int, retry_after: dict) -> Respon
 async def ingest_status(request: Request) -> Response:
     """`GET /api/v1/ingest/status` (admin): where every acknowledged event is, for reconciliation.
 
-    `{"accepted": events answered 202 since start, "committed": inserted since start (incl. spool
-    replays), "queued": waiting in the queue, "in_flight": being inserted, "spooled": on disk awaiting
-    replay, "stored": rows in raw_events (all time), "draining": bool}`. On a fresh data dir, with no
-    insert under way, accepted = stored + queued + in_flight + spooled.
+    `{"accepted": events answered 202 since start, "recovered": events found in the write-ahead
+    log at start (acknowledged before it, not yet stored), "committed": inserted since start (incl.
+    spool replays, isolations, redrives), "queued": waiting in the queue, "in_flight": being
+    inserted, "spooled": on disk awaiting replay, "dead_lettered": refused by ClickHouse, in the
+    dead-letter store, "stored": rows in raw_events (all time), "durability": "wal"|"memory",
+    "wal_bytes": size of the log, "disk_full": bool, "disk_reason": why (or ""), "draining": bool,
+    "dead_letter_recent": the newest refused rows `[{"file", "failed_at", "error", "row"}]` (≤ 20)}`.
+    On a fresh data dir, with no insert under way:
+    accepted + recovered = stored + queued + in_flight + spooled + dead_lettered.
     """
     state = request.app.state
     state.auth.require_admin(request)
     pipeline = state.pipeline
     stored = await state.engines.query("SELECT count() FROM raw_events")
-    return _json(200, {"accepted": pipeline.accepted, "committed": pipeline.committed,
-                       "queued": pipeline.queue.size, "in_flight": pipeline.in_flight,
-                       "spooled": pipeline.spool.pending_events(), "stored": stored[0][0],
-                       "draining": bool(state.draining)})
+    return _json(200, {"accepted": pipeline.accepted, "recovered": pipeline.recovered, "committed": pipeline.committed,
+                       "queued": pipeline.queue.queued, "in_flight": pipeline.in_flight,
+                       "spooled": pipeline.spool.pending_events(), "dead_lettered": pipeline.dead_letters.events,
+                       "stored": stored[0][0], "durability": state.settings.durability,
+                       "wal_bytes": pipeline.wal.bytes_on_disk if pipeline.wal is not None else 0,
+                       "disk_full": pipeline.disk.full, "disk_reason": pipeline.disk.reason,
+                       "draining": bool(state.draining),
+                       "dead_letter_recent": await asyncio.to_thread(pipeline.dead_letters.recent, 20)})
+
+
+async def redrive_dead_letters(request: Request) -> Response:
+    """`POST /api/v1/ingest/dead-letter/redrive` (admin): insert the dead-lettered events again,
+    e.g. after a migration that fixes what ClickHouse refused. 200 `{"redriven": events stored,
+    "still_refused": events still in the store (with their new error)}`; 503 with `Retry-After`
+    when ClickHouse is unwell (nothing is lost: the store is left as it was)."""
+    state = request.app.state
+    state.auth.require_admin(request)
+    try:
+        result = await state.pipeline.redrive()
+    except Exception as exc:  # the engine is unwell; the dead letters stay where they are
+        raise ApiError(503, "clickhouse_unavailable", f"redrive failed, nothing changed: {short_reason(exc)}",
+                       {"Retry-After": str(state.settings.retry_after_s)}) from None
+    return _json(200, result)
 
 
 routes = [
     Route("/api/v1/ingest/events", ingest_events, methods=["POST"]),
     Route("/api/v1/ingest/status", ingest_status, methods=["GET"]),
+    Route("/api/v1/ingest/dead-letter/redrive", redrive_dead_letters, methods=["POST"]),
 ]

@@ -8,10 +8,14 @@ Files are written to a temporary name, fsynced, then renamed, so a crash never l
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from fragstats.durable import write_durably
+
+log = logging.getLogger("fragstats.spool")
 
 
 @dataclass(frozen=True)
@@ -29,28 +33,28 @@ class Spool:
         self.folder.mkdir(parents=True, exist_ok=True)
         for leftover in self.folder.glob("*.tmp"):
             leftover.unlink(missing_ok=True)  # a write interrupted before its rename: never acknowledged as spooled
+        self._foreign: set[Path] = set()
 
     def write(self, payload: bytes, token: str, events: int) -> SpoolEntry:
-        """Persist one batch durably; raises OSError when the disk refuses."""
-        name = f"{int(time.time() * 1000)}-{token}-{events}.ndjson"
-        tmp = self.folder / (name + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        final = self.folder / name
-        os.replace(tmp, final)
+        """Persist one batch durably (blocking: call it in a worker thread); raises OSError when
+        the disk refuses (nothing is left behind then)."""
+        final = self.folder / f"{int(time.time() * 1000)}-{token}-{events}.ndjson"
+        write_durably(final, payload)
         return SpoolEntry(final, token, events)
 
     def entries(self) -> list[SpoolEntry]:
-        """Spooled batches, oldest first."""
+        """Spooled batches, oldest first. A file not named as ours is reported once, never replayed."""
         out = []
         for path in sorted(self.folder.glob("*.ndjson")):
             try:
-                _, token, events = path.stem.split("-", 2)
+                _, rest = path.stem.split("-", 1)
+                token, events = rest.rsplit("-", 1)
                 out.append(SpoolEntry(path, token, int(events)))
             except ValueError:
-                continue  # not ours
+                if path not in self._foreign:
+                    self._foreign.add(path)
+                    log.warning("spool: %s is not a spooled batch (expected <ms>-<token>-<events>.ndjson); left alone",
+                                path)
         return out
 
     def pending_events(self) -> int:

@@ -101,7 +101,7 @@ async def test_wrong_type_rejected_with_index_and_field_neighbours_stored(client
     assert resp.status_code == 202
     out = resp.json()
     assert out["accepted"] == 2 and out["rejected"] == 3
-    assert out["errors"][0] == {"index": 1, "field": "damage", "reason": "Expected `float | null`, got `str`"}
+    assert out["errors"][0] == {"index": 1, "field": "damage", "reason": "Expected `float | null`, got `str` (column type Float32)"}
     assert out["errors"][1] == {"index": 2, "field": "type", "reason": "missing"}
     assert out["errors"][2]["index"] == 3 and out["errors"][2]["field"] is None
     assert [r[0] for r in await stored(app, m, "attacker_name")] == ["A", "C"]
@@ -212,7 +212,7 @@ async def test_every_mohaa_event_type_is_accepted_and_stored(client, app, token)
                        f"{prefix}_y": "2", f"{prefix}_z": "3", f"{prefix}_pitch": "4", f"{prefix}_yaw": "5",
                        f"{prefix}_stance": "crouch", f"{prefix}_guid": "42", f"{prefix}_smf_id": "42"})
         for key, typ in extra.items():
-            ev[key] = {str: "x", float: "1.25", int: "7", bool: "1"}[typ]
+            ev[key] = {"Float32": "1.25", "Int32": "7", "UInt64": "7", "Bool": "1"}.get(typ, "x")
         events.append(ev)
     assert set(PLAYER_BLOCK) == {"name", "guid", "smf_id", "team", "x", "y", "z", "pitch", "yaw", "stance"}
     resp = await post(client, token, json.dumps(events).encode())

@@ -12,6 +12,7 @@ import pytest
 from fragstats.migrations import migrate_clickhouse, migrate_postgres
 from ingest.decode import validate
 from ingest.events import STRUCTS, UnknownEvent
+from ingest.pipeline import Stored
 from ingest.queue import Chunk, EventQueue
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -39,9 +40,9 @@ async def test_retried_insert_with_same_token_counts_once_in_raw_and_views(app):
     payload = msgspec.json.Encoder().encode_lines(kills(m, 3))
     token = uuid.uuid4().hex
     for _ in range(3):  # e.g. the first attempt committed but its answer was lost
-        await pipeline.insert_once(payload, token, 3)
+        await pipeline.inserter.insert_once(pipeline.client, payload, token, 3)
     assert await counts(app, m) == (3, 3)
-    await pipeline.insert_once(payload, uuid.uuid4().hex, 3)  # a different batch is not a duplicate
+    await pipeline.inserter.insert_once(pipeline.client, payload, uuid.uuid4().hex, 3)  # a different batch is not a duplicate
     assert await counts(app, m) == (6, 6)
 
 
@@ -54,10 +55,10 @@ async def test_failing_insert_is_spooled_then_replayed(app):
     # A real failure of the real engine: the table is gone while the batch is written.
     await engines.query("RENAME TABLE raw_events TO raw_events_away")
     try:
-        committed = await pipeline.flush([pipeline.prepare(batch)])
+        stored = await pipeline.flush([pipeline.prepare(batch)])
     finally:
         await engines.query("RENAME TABLE raw_events_away TO raw_events")
-    assert committed is False
+    assert stored is Stored.SPOOLED
     assert pipeline.metrics.insert_failures._value.get() >= failures_before + 2  # first try + retry
     spooled = [e for e in pipeline.spool.entries() if e.events == 5]
     assert spooled, "batch not in the spool"

@@ -171,7 +171,7 @@ async def test_health_ready_metrics(client):
     assert (await client.get("/health")).json()["status"] == "ok"
     ready = await client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"clickhouse": "ok", "postgres": "ok", "redis": "ok"}
+    assert ready.json()["checks"] == {"clickhouse": "ok", "postgres": "ok", "redis": "ok", "disk": "ok"}
     text = (await client.get("/metrics")).text
     for name in ("fragstats_ingest_events_accepted_total", "fragstats_queue_capacity_events",
                  "fragstats_insert_seconds_bucket", "fragstats_http_request_seconds_bucket"):
