@@ -129,8 +129,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def _after_commit_factories() -> list:
     """Hooks run after each committed batch (besides live state): tournament results from telemetry.
 
-    This is the one call from ingest into tournaments that DESIGN.md allows, made here so that
-    `ingest` itself does not import `tournaments`.
+    This is the one call from ingest into tournaments that the layering allows (README, "Layout"):
+    the assembly floor wires it, so that `ingest` itself does not import `tournaments`.
     """
     from tournaments.telemetry import after_commit_factory
 
