@@ -79,8 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         from ingest.spool import Spool
 
         data_dir = settings.resolved_data_dir()
-        admin_token, admin_path = load_or_create_admin_token(settings.admin_token, data_dir)
-        app.state.admin_token_path = admin_path
+        admin_token, _ = load_or_create_admin_token(settings.admin_token, data_dir)
         engines = await open_engines(settings)
         try:
             applied = await migrate_all(engines, settings.raw_events_ttl_days)
