@@ -2,8 +2,8 @@
 # fragstats app image. Build: docker build -t fragstats .   (docker-compose.yml builds it too)
 #
 # Stage 1 installs the dependencies into a virtualenv (cached as long as pyproject.toml does not
-# change), then the project itself in editable mode: its migrations (sql/, clickhouse/) are read
-# from the source tree next to the packages. Stage 2 copies the venv and the tree, nothing else.
+# change), then the project itself as a regular install: the wheel carries the migrations (sql/,
+# clickhouse/), templates and static files as package data. Stage 2 copies the venv, nothing else.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
@@ -15,8 +15,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 COPY . .
-RUN pip install --no-deps -e . \
- && python -m compileall -q /app/fragstats /app/ingest /app/query /app/tournaments
+RUN pip install --no-deps .
 
 FROM python:3.11-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \
@@ -29,8 +28,7 @@ RUN groupadd --system --gid 10001 fragstats \
  && useradd --system --uid 10001 --gid fragstats --home-dir /home/fragstats --create-home --shell /usr/sbin/nologin fragstats \
  && mkdir -p /data && chown fragstats:fragstats /data
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build /app /app
-WORKDIR /app
+WORKDIR /home/fragstats
 USER fragstats
 VOLUME ["/data"]
 EXPOSE 8080

@@ -1,7 +1,7 @@
 """`python -m bench run [--quick]`: ingest and query performance, measured against the engine's own
 limit in the same run, written to bench/RESULTS.md.
 
-What it measures (issue 3): (a) the engine ceiling (bench/ceiling.py: same events, same DDL and MVs,
+What it measures (against the targets in `targets()`): (a) the engine ceiling (bench/ceiling.py: same events, same DDL and MVs,
 straight through the ClickHouse client), run right before each 100-event saturation run; (b) end to end through `fragstats serve` at saturation per
 request size (events/s *committed*, read back from the app's reconciliation endpoint); (c) time to
 202 at fixed offered rates; (d) 2x overload; (e) query latency over a large store while ingest runs;
@@ -282,7 +282,8 @@ def speed_probe() -> float:
 
 
 def targets(r: dict, summary: dict) -> list[str]:
-    """The targets of issue 3 against this run's medians, as Markdown table rows."""
+    """The performance targets (throughput, ratio to the engine ceiling, latency, overload, CPU per event,
+    query latency) against this run's medians, as Markdown table rows."""
     def row(name: str, measured: float, goal: float, text: str, higher_is_better: bool = True) -> str:
         met = measured >= goal if higher_is_better else measured <= goal
         gap = "" if met else f" ({(measured - goal) / goal * 100:+.0f}%)"
@@ -400,7 +401,7 @@ def write_results(path: Path, info: dict, r: dict, summary: dict, quick: bool) -
               f"Ratio end-to-end / ceiling (100-event requests; each run against the ceiling measured just before "
               f"it, median of the runs): **{summary['ratio']}** (min / median / max {fmt(r['ratio_to_ceiling'], digits=3)}).", "",
               "```json", json.dumps(summary), "```", "",
-              "## Targets (issue 3)", "", *targets(r, summary), ""]
+              "## Targets", "", *targets(r, summary), ""]
     kept = path.read_text().partition(NOTES_MARKER)[2] if path.exists() else ""
     if kept:
         lines += [NOTES_MARKER + kept.rstrip("\n"), ""]

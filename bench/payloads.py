@@ -10,7 +10,6 @@ from pathlib import Path
 WEAPONS = ["Thompson", "MP40", "Kar98", "M1 Garand", "BAR", "StG 44", "Colt .45", "Springfield '03"]
 HITLOCS = ["head", "helmet", "neck", "torso_upper", "torso_mid", "torso_lower", "pelvis", "r_arm_upper",
            "l_leg_lower", "general"]
-MAPS = ["dm/mohdm1", "dm/mohdm2", "dm/mohdm6", "obj/obj_team2", "obj/obj_team4"]
 # Share of each event type in a busy match, roughly what a tracker sends.
 MIX = [("weapon_fire", 40), ("weapon_hit", 14), ("damage", 14), ("distance", 14), ("player_kill", 8),
        ("player_spawn", 5), ("jump", 3), ("weapon_change", 1), ("chat", 1)]
@@ -49,12 +48,6 @@ def make_event(rng: random.Random, match: int, t: float, players: int = 32) -> d
         elif etype == "chat":
             ev.update(message="gg", team_only="0")
     return ev
-
-
-def match_start(match: int, rng: random.Random) -> dict:
-    return {"type": "match_start", "match_id": f"match_{match:016x}", "session_id": f"sess_{match:016x}",
-            "timestamp": "0", "map_name": rng.choice(MAPS), "gametype": "tdm", "timelimit": "20",
-            "fraglimit": "0", "maxclients": "32"}
 
 
 def bodies(events_per_request: int, count: int, seed: int = 7, matches: int = 64) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""The optional peer of issue 3: Debian's `clickhouse-server` (18.16, bookworm) taking the same
+"""The optional peer of the benchmark: Debian's `clickhouse-server` (18.16, bookworm) taking the same
 events over its own HTTP interface into a Buffer table in front of a MergeTree — what a team would
 get by pointing the trackers at a bare ClickHouse.
 

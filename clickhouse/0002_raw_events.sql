@@ -6,7 +6,7 @@
 -- LowCardinality only where few values repeat across every row (type, map, game type).
 -- Plain MergeTree (a Replacing key would collapse distinct events of the same millisecond);
 -- `non_replicated_deduplication_window` makes a retried insert with the same
--- insert_deduplication_token a no-op (DESIGN.md, measured).
+-- insert_deduplication_token a no-op (measured: without the window the token does nothing here).
 CREATE TABLE IF NOT EXISTS raw_events
 (
     server_id UInt32,

@@ -81,8 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         from ingest.pipeline import Pipeline
 
         data_dir = settings.resolved_data_dir()
-        admin_token, admin_path = load_or_create_admin_token(settings.admin_token, data_dir)
-        app.state.admin_token_path = admin_path
+        admin_token, _ = load_or_create_admin_token(settings.admin_token, data_dir)
         engines = await open_engines(settings)
         try:
             applied = await migrate_all(engines, settings.raw_events_ttl_days)
@@ -132,8 +131,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def _after_commit_factories() -> list:
     """Hooks run after each committed batch (besides live state): tournament results from telemetry.
 
-    This is the one call from ingest into tournaments that DESIGN.md allows, made here so that
-    `ingest` itself does not import `tournaments`.
+    This is the one call from ingest into tournaments that the layering allows (README, "Layout"):
+    the assembly floor wires it, so that `ingest` itself does not import `tournaments`.
     """
     from tournaments.telemetry import after_commit_factory
 

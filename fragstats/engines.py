@@ -1,6 +1,6 @@
 """The three engines behind one object: ClickHouse, Postgres, Redis — embedded by default.
 
-One code path for both modes (DESIGN.md): only the URL differs. ClickHouse is reached through
+One code path for both modes (embedded or server): only the URL differs. ClickHouse is reached through
 clickhouse-connect's *sync* client in worker threads, because its async client refuses `chdb://`;
 the writer and the readers get separate clients, since a chDB client serialises its calls on one
 handle lock and a long insert must not hold up a leaderboard query.

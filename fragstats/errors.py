@@ -1,4 +1,4 @@
-"""The one JSON error shape of the API (DESIGN.md): `{"error": code, "detail": ..., "events": [...]}`."""
+"""The one JSON error shape of the API: `{"error": code, "detail": ..., "events": [...]}`."""
 
 from __future__ import annotations
 

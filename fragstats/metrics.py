@@ -1,4 +1,4 @@
-"""Prometheus metrics: names per DESIGN.md (`fragstats_` prefix, base units, counters `_total`,
+"""Prometheus metrics, named by Prometheus' conventions (`fragstats_` prefix, base units, counters `_total`,
 low-cardinality labels only — never a player, match or server id).
 
 Each app builds its own `Metrics` on its own `CollectorRegistry`, so tests can run several apps in

@@ -1,5 +1,9 @@
 """Numbered plain-SQL migrations for Postgres (`sql/`) and ClickHouse (`clickhouse/`).
 
+The files live in the repository's top-level `sql/` and `clickhouse/` folders; `fragstats/sql` and
+`fragstats/clickhouse` link to them, so they are package data of `fragstats` (pyproject.toml) and
+are read through `importlib.resources` from a source checkout, an editable install or a wheel alike.
+
 Each file `NNNN_name.sql` runs once, in order, and is recorded in a `schema_migrations` table of
 its engine, so start-up is idempotent. A ClickHouse file may hold several statements separated by
 `;` at the end of a line (ClickHouse's HTTP interface takes one statement per call).
@@ -9,24 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import asyncpg
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_DIR = ROOT / "sql"
-CLICKHOUSE_DIR = ROOT / "clickhouse"
+POSTGRES_DIR: Traversable = files("fragstats") / "sql"
+CLICKHOUSE_DIR: Traversable = files("fragstats") / "clickhouse"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def migration_files(folder: Path) -> list[Path]:
-    """The migration files of `folder`, sorted by number; raises ValueError on a badly named file."""
-    files = sorted(p for p in folder.glob("*.sql"))
-    for path in files:
+def migration_files(folder: Traversable) -> list[Traversable]:
+    """The `*.sql` files of `folder` (a directory or package resource), sorted by name, i.e. by number.
+
+    Raises FileNotFoundError when `folder` is missing (a broken install must not start with no
+    schema) and ValueError on a badly named file."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"migration folder {folder} not found")
+    found = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
+    for path in found:
         if not _NAME.match(path.name):
             raise ValueError(f"migration file {path} is not named NNNN_name.sql")
-    return files
+    return found
 
 
 def split_statements(sql: str) -> list[str]:
@@ -41,7 +50,7 @@ def split_statements(sql: str) -> list[str]:
     return out
 
 
-async def migrate_postgres(pool: asyncpg.Pool, folder: Path = POSTGRES_DIR) -> list[str]:
+async def migrate_postgres(pool: asyncpg.Pool, folder: Traversable = POSTGRES_DIR) -> list[str]:
     """Apply pending Postgres migrations, each in its own transaction; returns the names applied."""
     applied: list[str] = []
     async with pool.acquire() as conn:
@@ -57,7 +66,7 @@ async def migrate_postgres(pool: asyncpg.Pool, folder: Path = POSTGRES_DIR) -> l
                 if path.name in done:
                     continue
                 async with conn.transaction():
-                    await conn.execute(path.read_text())
+                    await conn.execute(path.read_text(encoding="utf-8"))
                     await conn.execute("INSERT INTO schema_migrations(name) VALUES ($1)", path.name)
                 applied.append(path.name)
         finally:
@@ -65,7 +74,7 @@ async def migrate_postgres(pool: asyncpg.Pool, folder: Path = POSTGRES_DIR) -> l
     return applied
 
 
-def migrate_clickhouse(client: Any, folder: Path = CLICKHOUSE_DIR) -> list[str]:
+def migrate_clickhouse(client: Any, folder: Traversable = CLICKHOUSE_DIR) -> list[str]:
     """Apply pending ClickHouse DDL files (blocking; call in a thread). Returns the names applied.
 
     ClickHouse has no transactional DDL, so statements are written `IF NOT EXISTS` and a file
@@ -80,7 +89,7 @@ def migrate_clickhouse(client: Any, folder: Path = CLICKHOUSE_DIR) -> list[str]:
     for path in migration_files(folder):
         if path.name in done:
             continue
-        for statement in split_statements(path.read_text()):
+        for statement in split_statements(path.read_text(encoding="utf-8")):
             client.command(statement)
         client.command("INSERT INTO schema_migrations (name) VALUES ({n:String})", parameters={"n": path.name})
         applied.append(path.name)

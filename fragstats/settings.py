@@ -1,6 +1,7 @@
 """Settings: environment variables `FRAGSTATS_*`, overridden by CLI flags.
 
-Defaults fit a 2-core machine running everything embedded (DESIGN.md, "Engines").
+Defaults fit a 2-core machine running everything embedded (chDB, Postgres, a Redis-protocol server);
+the README's settings table lists every variable.
 """
 
 from __future__ import annotations

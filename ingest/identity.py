@@ -2,8 +2,9 @@
 ClickHouse has answered.
 
 These are the same rules as `clickhouse/0001_functions.sql` and the `kill_kind` column of
-`clickhouse/0002_raw_events.sql`; `tests/test_identity.py` feeds the same inputs to both and checks
-they agree, so the two spellings of the rule cannot drift apart.
+`clickhouse/0002_raw_events.sql`; `tests/test_live.py::test_python_identity_rules_match_clickhouse`
+feeds the same inputs to both and checks they agree, so the two spellings of the rule cannot drift
+apart.
 """
 
 from __future__ import annotations

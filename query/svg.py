@@ -12,9 +12,6 @@ import datetime as dt
 
 from markupsafe import Markup
 
-KILL_COLOUR = "#e4572e"
-DEATH_COLOUR = "#3d8bfd"
-
 
 def _heat_colour(t: float, kind: str) -> str:
     """Colour of a cell at intensity t in (0, 1]: pale to saturated, red-orange for kills, blue for deaths."""

@@ -24,9 +24,10 @@ import pytest_asyncio
 from fragstats.app import create_app
 from fragstats.settings import Settings
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-Q3_LOG = SHARED / "data" / "q3" / "games.log"
-MOHAA_KILL = SHARED / "data" / "mohaa" / "real-player-kill.json"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"  # real input carried in the repo (examples/README.md says where from)
+Q3_LOG = EXAMPLES / "q3" / "games.log"
+MOHAA_KILL = EXAMPLES / "mohaa" / "real-player-kill.json"
 ADMIN_TOKEN = "fsa_test_admin_token"
 
 
@@ -46,12 +47,6 @@ def stop_process(proc: subprocess.Popen, grace: float = 30) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    assert Q3_LOG.exists(), f"real input missing: {Q3_LOG} (../shared must sit beside the repo)"
-    return SHARED / "data"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -96,13 +91,20 @@ async def settle(app, timeout: float = 10.0) -> None:
 
 
 class ServeProcess:
-    """A real `fragstats serve` subprocess on a free port."""
+    """A real `fragstats serve` subprocess on a free port.
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
+    `env` adds to (a value of None removes from) this process' environment; `command` is the
+    `fragstats` command to run (default: this interpreter's `-m fragstats.cli`), `cwd` its folder."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str | None] | None = None,
+                 command: list[str] | None = None, cwd: Path | None = None):
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "FRAGSTATS_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
+        merged = {**os.environ, "FRAGSTATS_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
+        self.env = {k: v for k, v in merged.items() if v is not None}
+        self.command = command or [sys.executable, "-m", "fragstats.cli"]
+        self.cwd = cwd
         self.proc: subprocess.Popen | None = None
         self.log = data_dir / "serve.log"
 
@@ -110,8 +112,8 @@ class ServeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fragstats.cli", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
-            stdout=logf, stderr=logf, env=self.env)
+            [*self.command, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+            stdout=logf, stderr=logf, env=self.env, cwd=self.cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -145,8 +147,9 @@ class ServeProcess:
 def serve_factory(tmp_path):
     started: list[ServeProcess] = []
 
-    def make(env: dict[str, str] | None = None, data_dir: Path | None = None) -> ServeProcess:
-        proc = ServeProcess(data_dir or tmp_path / "data", env)
+    def make(env: dict[str, str | None] | None = None, data_dir: Path | None = None,
+             command: list[str] | None = None, cwd: Path | None = None) -> ServeProcess:
+        proc = ServeProcess(data_dir or tmp_path / "data", env, command, cwd)
         started.append(proc)
         return proc
 

@@ -235,7 +235,7 @@ async def test_draining_answers_503_with_retry_after(client, app, token):
 
 
 async def test_real_mohaa_batch_is_a_suicide_not_a_kill(client, app):
-    """../shared/data/mohaa/real-player-kill.json: a real tracker batch (grenade suicide)."""
+    """examples/mohaa/real-player-kill.json: a real tracker batch (grenade suicide)."""
     server_id, tok = await new_server(client, "real mohaa")
     resp = await post(client, tok, MOHAA_KILL.read_bytes())
     assert resp.status_code == 202 and resp.json() == {"accepted": 1, "rejected": 0, "errors": []}

@@ -25,15 +25,12 @@ import httpx
 import pytest
 import yaml
 
-from conftest import free_port, stop_process
+from conftest import MOHAA_KILL as MOHAA_EVENT, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "grafana"
 PROM_DIR = GRAFANA / "prometheus"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-MOHAA_EVENT = Path("/work/shared/data/mohaa/real-player-kill.json")
-if not MOHAA_EVENT.exists():
-    MOHAA_EVENT = ROOT.parent / "shared" / "data" / "mohaa" / "real-player-kill.json"
 
 # Series that Prometheus writes itself for every target (not in the app's /metrics).
 PROMETHEUS_SYNTHETIC = {"up", "scrape_duration_seconds", "scrape_samples_scraped",

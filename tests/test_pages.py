@@ -300,7 +300,7 @@ def _imported_packages(source: str) -> set[str]:
 
 
 def test_packages_do_not_import_each_other():
-    """DESIGN.md: ingest, query and tournaments depend on the kernel (`fragstats`) only, never on one another."""
+    """The README's layout: ingest, query and tournaments depend on the kernel (`fragstats`) only, never on one another."""
     offences = []
     for package in PACKAGES:
         files = sorted((ROOT / package).rglob("*.py"))

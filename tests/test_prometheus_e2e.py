@@ -24,16 +24,11 @@ import httpx
 import pytest
 import yaml
 
-from conftest import free_port, stop_process
+from conftest import MOHAA_KILL as MOHAA_EVENT, Q3_LOG, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "grafana" / "prometheus" / "rules.yml"
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
-SHARED = Path("/work/shared/data")
-if not SHARED.exists():
-    SHARED = ROOT.parent / "shared" / "data"
-Q3_LOG = SHARED / "q3" / "games.log"
-MOHAA_EVENT = SHARED / "mohaa" / "real-player-kill.json"
 
 QUEUE_CAPACITY = 6000  # the whole games.log (5077 events) fits even if nothing is flushed yet; one 7000-event request is shed (429)
 SHED_BODY_EVENTS = 7000

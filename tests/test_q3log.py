@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
+from conftest import Q3_LOG as GAMES_LOG
 from ingest.q3log import Q3LogParser, log_span_seconds, parse_clock, weapon_for_mod
 
-GAMES_LOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "q3" / "games.log"
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 START_MS = int(START.timestamp() * 1000)
 
@@ -30,7 +29,7 @@ def parse(lines, start=START, end_open_match=True):
 
 @pytest.fixture(scope="module")
 def log_lines():
-    assert GAMES_LOG.exists(), f"real input missing: {GAMES_LOG} (../shared must sit beside the repo)"
+    assert GAMES_LOG.exists(), f"real input missing: {GAMES_LOG}"
     return GAMES_LOG.read_text(encoding="utf-8").splitlines(keepends=True)
 
 

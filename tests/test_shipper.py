@@ -9,14 +9,13 @@ import threading
 import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
+from conftest import Q3_LOG as GAMES_LOG
 from ingest.q3log import Q3LogParser
 from ingest.shipper import IngestError, Shipper, import_log, start_from_mtime
 
-GAMES_LOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "q3" / "games.log"
 TOKEN = "tok_test"
 
 

@@ -11,8 +11,8 @@ from helpers import AT, make
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tournaments import lifecycle, results, swiss
-from tournaments.errors import RoundNotComplete, StageError
+from tournaments import exports, lifecycle, results, swiss
+from tournaments.errors import InvalidSettings, RoundNotComplete, StageError
 from tournaments.matching import matching_size
 from tournaments.model import Tournament
 from tournaments.standings import records
@@ -179,3 +179,27 @@ def test_valve_stage_runs_to_three_wins_or_losses(seed: int) -> None:
     assert all(r.wins == 3 or r.losses == 3 for r in recs.values())
     pairs = [frozenset((m.opponent1.participant_id, m.opponent2.participant_id)) for m in ms]
     assert len(pairs) == len(set(pairs))  # no rematch
+
+
+# --- export and import -------------------------------------------------------------------------
+
+def test_swiss_export_replays_round_by_round() -> None:
+    rng = random.Random(11)
+    t = make("swiss", 6, rounds=3)
+    while True:
+        t = finish_round(t, rng)
+        if swiss.is_finished(t):
+            break
+        t, _ = swiss.pair_round(t, actor="org", at=AT)
+    doc = exports.bracket_json("swiss", t, {})
+    copy = exports.rebuild(doc, actor="org", at=AT)
+
+    def shape(x: Tournament) -> list[tuple]:
+        return [(m.round, m.status, m.opponent1 and (m.opponent1.participant_id, m.opponent1.score),
+                 m.opponent2 and (m.opponent2.participant_id, m.opponent2.score)) for m in x.matches]
+    assert shape(copy) == shape(t) and swiss.is_finished(copy)
+
+    # A round the stage cannot have is a bad document (400), not an error swallowed on the way.
+    extra = {**doc["matches"][-1], "id": doc["matches"][-1]["id"] + 1, "round": 4}
+    with pytest.raises(InvalidSettings, match="Swiss rounds do not replay"):
+        exports.rebuild({**doc, "matches": [*doc["matches"], extra]}, actor="org", at=AT)

@@ -92,10 +92,3 @@ async def set_checkin(conn: asyncpg.Connection, tournament_id: int, registration
     """Record (or with None clear) a check-in."""
     await conn.execute("UPDATE tournament_registrations SET checked_in_at = $3 WHERE tournament_id = $1 AND id = $2",
                        tournament_id, registration_id, at)
-
-
-async def set_members(conn: asyncpg.Connection, tournament_id: int, registration_id: int,
-                      members: list[Member]) -> None:
-    """Replace a registration's roster."""
-    await conn.execute("UPDATE tournament_registrations SET members = $3::jsonb WHERE tournament_id = $1 AND id = $2",
-                       tournament_id, registration_id, _encode(members).decode())

@@ -18,7 +18,7 @@ import re
 import msgspec
 
 from . import lifecycle, results, swiss
-from .errors import InvalidResult, InvalidSettings
+from .errors import InvalidResult, InvalidSettings, RoundNotComplete, StageError
 from .model import Match, Tournament
 
 FORMAT_VERSION = 1
@@ -114,8 +114,10 @@ def rebuild(doc: dict, *, actor: str, at) -> Tournament:
             try:
                 t, entries = swiss.pair_round(t, actor=actor, at=at)
                 progressed = progressed or bool(entries)
-            except Exception:  # round not complete yet: more results first
+            except RoundNotComplete:  # the current round's results are replayed first
                 pass
+            except StageError as exc:  # the export has rounds the stage cannot have
+                raise InvalidSettings(f"the export's Swiss rounds do not replay: {exc}") from exc
         if not todo or not progressed:
             break
     if todo:

@@ -31,8 +31,6 @@ from . import lifecycle, results
 from .errors import InvalidResult, NotFound
 from .model import AuditEntry, Match, Tournament
 
-SOURCES = ("telemetry", "captain1", "captain2", "organiser")
-
 
 class Claim(msgspec.Struct, omit_defaults=True):
     """One source's account; exactly one of ``scores``, ``games``, ``forfeit`` (side giving up)."""

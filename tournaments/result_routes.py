@@ -183,7 +183,8 @@ async def list_outcomes(request: Request) -> Response:
 async def ingest_match_result(request: Request) -> Response:
     """`POST /api/v1/ingest/match-result` (game server, `X-Server-Token`): body `{"token": match token,
     "match_id": the telemetry match id, "event": "match_end"|"match_start", "allies_score"?,
-    "axis_score"?}` -- the same as sending the token in those events. Without team scores the
+    "axis_score"?, "winning_team"?}` -- the same as sending the token in those events (`winning_team` is
+    accepted as a match_end carries it; the scores, else the kills, decide). Without team scores the
     players' kills in that telemetry match decide (members linked to player ids).
     200 `{"tournament_id", "match_id", "outcome"}`; 401 bad server token; 403 token of another
     server; 404 unknown token; 422 bad body. A result the bracket refuses is in `outcome.note`."""

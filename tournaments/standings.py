@@ -37,7 +37,6 @@ DEFAULT_TIEBREAKS: dict[str, list[str]] = {
     "single_elimination": [],
     "double_elimination": [],
 }
-TABLE_BRACKETS = ("round_robin", "group", "swiss")
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Postgres storage of tournaments (tables in `sql/0002_tournaments.sql`); the only I/O of the package.
+"""Postgres storage of tournaments (tables in `sql/0002_tournaments.sql`); events and registrations are
+kept by `tournaments.event_store`.
 
 The engine's whole state (`model.Tournament`) is one jsonb document per tournament, the single
 source of truth; participants and matches are also kept as normalized rows for queries across
