@@ -1,4 +1,4 @@
-"""The `fragstats` command: `serve`, `server add|list|revoke`, `key add`, `import-log`.
+"""The `fragstats` command: `serve`, `server add|list|revoke`, `key add`, `dead-letter status|redrive`, `import-log`.
 
 Flags override `FRAGSTATS_*` environment variables (see `fragstats/settings.py`).
 """
@@ -172,6 +172,30 @@ def key_add(name: str, scopes: tuple[str, ...], url: str, admin_token: str | Non
     """Create an API key NAME; prints `{"key_id", "key", "scopes"}` (the key is shown once)."""
     body = {"name": name, "scopes": list(scopes)}
     click.echo(json.dumps(_call("POST", url, _admin_token(admin_token, data_dir), "/api/v1/keys", body)))
+
+
+@main.group("dead-letter")
+def dead_letter() -> None:
+    """Events ClickHouse refused for their content, kept under <data>/dead_letter (admin)."""
+
+
+@dead_letter.command("status")
+@_url_option
+@_admin_option
+@_data_dir_option
+def dead_letter_status(url: str, admin_token: str | None, data_dir: Path | None) -> None:
+    """Print how many events are dead-lettered, and the newest of them with ClickHouse's reason."""
+    status = _call("GET", url, _admin_token(admin_token, data_dir), "/api/v1/ingest/status")
+    click.echo(json.dumps({"dead_lettered": status["dead_lettered"], "recent": status["dead_letter_recent"]}))
+
+
+@dead_letter.command("redrive")
+@_url_option
+@_admin_option
+@_data_dir_option
+def dead_letter_redrive(url: str, admin_token: str | None, data_dir: Path | None) -> None:
+    """Insert the dead-lettered events again (after a fix); prints `{"redriven", "still_refused"}`."""
+    click.echo(json.dumps(_call("POST", url, _admin_token(admin_token, data_dir), "/api/v1/ingest/dead-letter/redrive")))
 
 
 @main.command("import-log")

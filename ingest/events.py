@@ -1,6 +1,6 @@
 """Every event type the service knows, declared once, as typed msgspec Structs.
 
-Source of the format: the OpenMOHAA tracker scripts (`../shared/data/mohaa/README.md`): flat JSON
+Source of the format: the OpenMOHAA tracker scripts (`examples/mohaa/README.md`): flat JSON
 objects, an envelope (`type`, `match_id`, `session_id`, `timestamp`), player blocks of prefixed keys
 (`attacker_`, `victim_`, `player_`, `target_`, `killer_` + `name`, `guid`, `smf_id`, `team`, `x`,
 `y`, `z`, `pitch`, `yaw`, `stance`) and per-type keys. The Quake III importer (`ingest/q3log.py`)
@@ -22,8 +22,6 @@ from __future__ import annotations
 from typing import Annotated, Union
 
 import msgspec
-
-PLAYER_PREFIXES = ("attacker", "victim", "player", "target", "killer")
 
 # ClickHouse column type -> the wire value it accepts, with the column's own range, so that
 # nothing validated here can make the insert fail for its content (a negative UInt64, an Int32
@@ -212,8 +210,3 @@ _COLUMN_OF: dict[str, dict[str, str]] = {
 def column_type(etype: str, field: str) -> str | None:
     """The raw_events column type of `field` of events of type `etype` (None when not a column of it)."""
     return _COLUMN_OF.get(etype, ENVELOPE_COLUMNS).get(field)
-
-
-def event_type(event: Event | UnknownEvent) -> str:
-    """The wire `type` of a decoded event (the Struct's tag, or the unknown type's own field)."""
-    return type(event).__struct_config__.tag or event.type

@@ -4,7 +4,8 @@ An insert runs in a worker thread (`raw_insert` of `JSONEachRow` bytes: chDB par
 GIL released) under an `insert_deduplication_token`, so that any repeat of the same batch — a
 retry whose answer was lost, a spool replay, a write-ahead log replay after a crash — is dropped by
 ClickHouse as a duplicate block instead of counted twice (raw_events and every view's target set
-`non_replicated_deduplication_window`; DESIGN.md, measured).
+`non_replicated_deduplication_window`; checked here: 3 retries of one block count once in the
+table and in every view, tests/test_pipeline.py).
 
 Failures are of two kinds (`refused_for_content`):
 - the engine is unwell (unreachable, out of disk, a timeout, a table missing): retried with
@@ -54,7 +55,7 @@ CONTENT_ERRORS = frozenset({
     "CANNOT_READ_MAP_FROM_TEXT", "CANNOT_READ_ALL_DATA", "INCORRECT_DATA", "TOO_LARGE_STRING_SIZE",
     "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE", "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN", "CANNOT_CONVERT_TYPE",
     "ARGUMENT_OUT_OF_BOUND", "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO", "DECIMAL_OVERFLOW",
-    "NO_SUCH_COLUMN_IN_TABLE", "TOO_LARGE_ARRAY_SIZE", "SIZES_OF_ARRAYS_DONT_MATCH",
+    "NO_SUCH_COLUMN_IN_TABLE", "TOO_LARGE_ARRAY_SIZE", "SIZES_OF_ARRAYS_DONT_MATCH", "VIOLATED_CONSTRAINT",
 })
 _DISK_ERRORS = ("NOT_ENOUGH_SPACE", "No space left on device", "CANNOT_WRITE_TO_FILE_DESCRIPTOR",
                 "Disk quota exceeded")

@@ -1,6 +1,6 @@
 """From admission into ClickHouse: the queue, the write-ahead log, batch writers, spool, dead letters.
 
-Data flow (DESIGN.md): admission fills in map and game type, encodes the request's events once as
+Data flow: admission fills in map and game type, encodes the request's events once as
 `JSONEachRow` bytes (msgspec, in C), reserves room for them in the bounded queue (events and
 bytes), appends them to the write-ahead log and waits for its group fsync (`durability=wal`), and
 only then queues them: the route answers 202 after that. A writer takes up to `batch_size` events /
@@ -312,21 +312,21 @@ class Pipeline:
         if error is None:
             return Stored.COMMITTED
         if refused_for_content(error):
-            stored = await self._isolate(client, payload, token, error, force=False)
-            if stored:
+            if await self._isolate(client, payload, token, error, force=False) is not None:
                 return Stored.COMMITTED
         if out_of_disk(error):
             self.disk.trip(OSError(28, "No space left on device (ClickHouse)"), "ClickHouse insert")
         return await self._spool(client, payload, token, n)
 
-    async def _isolate(self, client: Any, payload: bytes, token: str, error: BaseException, force: bool) -> bool:
-        """Store what ClickHouse takes of a refused batch and dead-letter the rest. False when the
-        engine turned unwell meanwhile (the caller keeps the whole batch: stored pieces dedup)."""
+    async def _isolate(self, client: Any, payload: bytes, token: str, error: BaseException, force: bool) -> int | None:
+        """Store what ClickHouse takes of a refused batch and dead-letter the rest; returns the events
+        stored. None when the engine turned unwell meanwhile (the caller keeps the whole batch:
+        the pieces already stored are deduplicated when it is inserted again)."""
         try:
             isolation = await self.inserter.isolate(client, payload, token, error, force=force)
         except Exception as exc:
             log.warning("isolating refused events of batch %s stopped: %s", token, short_reason(exc))
-            return False
+            return None
         if isolation.refused:
             while True:
                 try:
@@ -336,14 +336,14 @@ class Pipeline:
                     if is_disk_full(exc):
                         self.disk.trip(exc, "dead-letter store")
                     if self.stopping:
-                        return False
+                        return None
                     log.error("could not write %d dead letters (retrying): %s", len(isolation.refused), exc)
                     await asyncio.sleep(1.0)
             self.metrics.events_dead_lettered.inc(len(isolation.refused))
             self.metrics.dead_letter_events.set(self.dead_letters.events)
             log.error("ClickHouse refused %d of the events of batch %s: dead-lettered (%s); %d stored",
                       len(isolation.refused), token, isolation.refused[0][1], isolation.committed)
-        return True
+        return isolation.committed
 
     async def _spool(self, client: Any, payload: bytes, token: str, n: int) -> Stored:
         """Put a batch ClickHouse would not take into the spool; while the disk refuses that too,
@@ -370,7 +370,7 @@ class Pipeline:
                 await self.inserter.insert_once(client, payload, token, n)
                 return Stored.COMMITTED
             except Exception as exc:
-                if refused_for_content(exc) and await self._isolate(client, payload, token, exc, force=False):
+                if refused_for_content(exc) and await self._isolate(client, payload, token, exc, force=False) is not None:
                     return Stored.COMMITTED
 
     # ---- spool replay ----------------------------------------------------------
@@ -391,26 +391,28 @@ class Pipeline:
             except Exception as exc:
                 force = self._suspects.get(entry.path, 0) >= _SUSPECT_ROUNDS
                 if refused_for_content(exc) or force:
-                    if await self._isolate(self.client, payload, entry.token, exc, force=force):
-                        replayed += self._done_with(entry)
-                        continue
-                    break
+                    stored = await self._isolate(self.client, payload, entry.token, exc, force=force)
+                    if stored is None:
+                        break
+                    self._done_with(entry)
+                    replayed += stored
+                    continue
                 log.info("spool replay of %s failed: %s", entry.path.name, short_reason(exc))
                 skipped.append(entry)
                 if len(skipped) >= 2 and self.inserter.last_commit < round_start:
                     break  # two in a row and nothing went in: the engine is unwell, not the batches
                 continue
-            replayed += self._done_with(entry)
+            self._done_with(entry)
+            replayed += entry.events
         if self.inserter.last_commit >= round_start:  # the engine took something: the skipped are suspect
             for entry in skipped:
                 self._suspects[entry.path] = self._suspects.get(entry.path, 0) + 1
         self.metrics.spool_events.set(self.spool.pending_events())
         return replayed
 
-    def _done_with(self, entry: SpoolEntry) -> int:
+    def _done_with(self, entry: SpoolEntry) -> None:
         self.spool.remove(entry)
         self._suspects.pop(entry.path, None)
-        return entry.events
 
     async def _replayer(self) -> None:
         interval = self.settings.spool_replay_interval_ms / 1000

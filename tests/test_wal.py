@@ -1,0 +1,127 @@
+"""The write-ahead log on its own: what was appended and fsynced comes back after a restart, a
+torn tail is cut, segments go once done, one fsync serves many appends, a full disk leaves no
+torn record behind (a real tmpfs, filled for real)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ingest.wal import WriteAheadLog
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def payload(i: int, size: int = 40) -> bytes:
+    return (f'{{"type":"jump","match_id":"m{i}"}}\n').encode().ljust(size, b" ")
+
+
+async def test_appended_chunks_come_back_after_a_restart(tmp_path):
+    wal = WriteAheadLog(tmp_path / "wal")
+    assert wal.open().chunks == {}
+    lsns = [await wal.append(payload(i), 1 + i) for i in range(5)]
+    wal.close()  # as a crash would leave it: nothing marked done
+    again = WriteAheadLog(tmp_path / "wal")
+    recovered = again.open()
+    assert list(recovered.chunks) == lsns
+    assert [recovered.chunks[lsn] for lsn in lsns] == [(1 + i, payload(i)) for i in range(5)]
+    assert recovered.events == sum(range(1, 6)) and recovered.torn_bytes == 0
+    assert again.generation == wal.generation
+    assert await again.append(payload(9), 1) > lsns[-1]  # numbering goes on: tokens never repeat
+
+
+async def test_done_chunks_are_not_replayed_and_a_begun_batch_keeps_its_token(tmp_path):
+    wal = WriteAheadLog(tmp_path / "wal")
+    wal.open()
+    a, b, c, d = [await wal.append(payload(i), 1) for i in range(4)]
+    stored = wal.batch_token([a, b])
+    await wal.log_batch(stored, [a, b])
+    wal.done([a, b])
+    begun = wal.batch_token([c, d])
+    await wal.log_batch(begun, [c, d])  # crash while this batch is being inserted
+    await wal.flush_pending()
+    wal.close()
+    recovered = WriteAheadLog(tmp_path / "wal").open()
+    assert list(recovered.chunks) == [c, d]
+    assert recovered.batches == [(begun, [c, d])]  # the same token: ClickHouse drops it if it went in
+
+
+async def test_a_torn_tail_is_cut_and_later_records_still_count(tmp_path):
+    wal = WriteAheadLog(tmp_path / "wal")
+    wal.open()
+    first = await wal.append(payload(1), 1)
+    wal.close()
+    segment = sorted((tmp_path / "wal").glob("*.wal"))[-1]
+    with open(segment, "ab") as fh:  # half a record, as a crash mid-write leaves it
+        fh.write(b"\x30\x00\x00\x00garbage")
+    again = WriteAheadLog(tmp_path / "wal")
+    recovered = again.open()
+    assert list(recovered.chunks) == [first] and recovered.torn_bytes == 11
+    second = await again.append(payload(2), 1)
+    again.close()
+    assert list(WriteAheadLog(tmp_path / "wal").open().chunks) == [first, second]
+
+
+async def test_segments_are_deleted_once_every_chunk_in_them_is_done(tmp_path):
+    wal = WriteAheadLog(tmp_path / "wal", segment_bytes=4096)
+    wal.open()
+    lsns = [await wal.append(payload(i, 1000), 1) for i in range(20)]
+    segments = lambda: sorted((tmp_path / "wal").glob("*.wal"))  # noqa: E731
+    assert len(segments()) >= 4
+    wal.done(lsns[:10])
+    await wal.flush_pending()
+    kept = segments()
+    assert 1 < len(kept) < 5
+    assert all(int(p.stem) > lsns[0] for p in kept)
+    wal.done(lsns[10:])
+    await wal.flush_pending()
+    await wal.append(payload(99, 5000), 1)  # fills and seals the active segment
+    await wal.flush_pending()
+    wal.close()
+    recovered = WriteAheadLog(tmp_path / "wal").open()
+    assert len(recovered.chunks) == 1
+
+
+async def test_one_fsync_serves_many_concurrent_appends(tmp_path):
+    syncs: list[float] = []
+    wal = WriteAheadLog(tmp_path / "wal", fsync_seconds=syncs.append)
+    wal.open()
+    lsns = await asyncio.gather(*(wal.append(payload(i), 1) for i in range(200)))
+    assert sorted(lsns) == list(lsns) and len(set(lsns)) == 200
+    assert 1 <= len(syncs) < 50, f"{len(syncs)} fsyncs for 200 appends"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 4 MiB tmpfs: writes fail with ENOSPC for real."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_a_full_disk_refuses_the_append_and_leaves_no_torn_record(tiny_disk: Path):
+    filler = tiny_disk / "filler"
+    filler.write_bytes(b"\0" * 1024 * 1024)
+    wal = WriteAheadLog(tiny_disk / "wal", segment_bytes=64 * 1024 * 1024)
+    wal.open()
+    acknowledged = []
+    with pytest.raises(OSError) as raised:
+        for i in range(100):
+            acknowledged.append(await wal.append(payload(i, 300_000), 1))
+    assert raised.value.errno == errno.ENOSPC
+    assert 3 < len(acknowledged) < 11
+    filler.unlink()  # space comes back: appends go on, in the same segment
+    later = await wal.append(payload(500, 300_000), 1)
+    wal.close()
+    recovered = WriteAheadLog(tiny_disk / "wal").open()
+    assert recovered.torn_bytes == 0  # the refused write was cut back, not left half-written
+    assert list(recovered.chunks) == acknowledged + [later]
