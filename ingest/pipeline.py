@@ -125,6 +125,7 @@ class Pipeline:
         self._stop = asyncio.Event()
         self._suspects: dict[Path, int] = {}
         metrics.queue_capacity.set(settings.queue_capacity)
+        metrics.queue_capacity_bytes.set(settings.queue_capacity_bytes)
         metrics.spool_events.set(self.spool.pending_events())
         metrics.dead_letter_events.set(self.dead_letters.events)
 
@@ -199,6 +200,10 @@ class Pipeline:
         """True when less than 1% of the queue is free: requests are shed without being decoded."""
         return self.queue.nearly_full()
 
+    def _queue_gauges(self) -> None:
+        self.metrics.queue_events.set(self.queue.queued)
+        self.metrics.queue_bytes.set(self.queue.bytes)
+
     async def admit(self, events: list) -> Admission:
         """All of `events` into the queue (and the log), or none of them."""
         if self.queue.closed:
@@ -228,7 +233,7 @@ class Pipeline:
             self.metrics.wal_bytes.set(self.wal.bytes_on_disk)
         self.queue.offer(chunk, reserved=True)
         self.accepted += chunk.events
-        self.metrics.queue_events.set(self.queue.size)
+        self._queue_gauges()
         return Admission.ACCEPTED
 
     # ---- writing -------------------------------------------------------------
@@ -243,7 +248,7 @@ class Pipeline:
             chunks = await self.queue.take(max_wait)
             if not chunks:
                 return  # closed and empty
-            self.metrics.queue_events.set(self.queue.size)
+            self._queue_gauges()
             await self._write_batch(chunks, client)
 
     async def _write_batch(self, chunks: list[Chunk], client: Any, token: str | None = None) -> None:
