@@ -89,7 +89,7 @@ def version_of(info: dict[str, str]) -> str | None:
     game = info.get("gamename", "").lower()
     if game.startswith("q3urt4") and game[6:7] in ("2", "3"):
         return URT42
-    if game.startswith("q3ut"):
+    if game.startswith(("q3ut", "q3urt")):
         return URT41
     modversion = info.get("g_modversion", "")
     if modversion.startswith(("4.2", "4.3")):
