@@ -466,7 +466,9 @@ class Q3LogParser:
             return "none" if team_game else "freeforall"
         return _TEAMS.get(code, "none")
 
-    def _block(self, prefix: str, player: _Player) -> dict[str, Any]:
+    @staticmethod
+    def _block(prefix: str, player: _Player) -> dict[str, Any]:
+        # Marks the player as known by name once a block without GUID went out (see _Player).
         block: dict[str, Any] = {f"{prefix}_name": player.name}
         if player.team is not None:
             block[f"{prefix}_team"] = player.team
