@@ -334,6 +334,7 @@ class Q3LogParser:
         self._urt_version: str | None = None
         self._opened: list[Event] = []  # a match_start owed before the current line's events
         self._keyword = ""
+        self._body = ""  # the current line without its clock
         self.lines = 0
         self.skipped: Counter[str] = Counter()
         self.unknown_samples: list[str] = []
@@ -386,6 +387,7 @@ class Q3LogParser:
             return []
         raw, body = parsed
         self._now = self._clock(raw)
+        self._body = body
         if not body or body.startswith("---"):
             return []
         m = _TEAM_SCORE.match(body)
@@ -499,11 +501,11 @@ class Q3LogParser:
 
     def _open_partial(self, info: dict[str, str]) -> None:
         # The events of a game whose InitGame is not in the log: a match of their own, marked
-        # partial. Its id derives from the instant of its first line, like any match's.
+        # partial. Its id derives from its first line and that line's instant, as an InitGame's does.
         at = str(self._start_ms + self._now * 1000)
         self._match = _Match(
-            match_id="match_" + _hex16("partial", at),
-            session_id="sess_" + _hex16("partial-session", at),
+            match_id="match_" + _hex16("partial", self._body, at),
+            session_id="sess_" + _hex16("partial-session", self._body, at),
             start_clock=self._now, map_name="", gametype="", team_game=False, partial=True,
         )
         self._learn_game(info)
