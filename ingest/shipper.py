@@ -1,9 +1,9 @@
-"""Ship a Quake-family ``games.log`` to a fragstats server over HTTP.
+"""Ship a Quake-family ``games.log`` (Quake III Arena, Urban Terror 4.x) to a fragstats server over HTTP.
 
 Reads the file (once, or tailing it like ``tail -F``), turns lines into events
 with ``ingest.q3log.Q3LogParser`` and POSTs them in batches to
 ``{url}/api/v1/ingest/events`` with the ``X-Server-Token`` header, as a JSON
-array (the wire format of ``../shared/data/mohaa/README.md``).
+array (the tracker wire format, see ``ingest.events``).
 
 Retries: HTTP 429 waits for its ``Retry-After``; 5xx and connection errors back
 off exponentially with jitter; any other 4xx fails at once with ``IngestError``.
@@ -15,6 +15,7 @@ server (for a day) and not stored twice; so is an identical re-import.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -202,8 +203,12 @@ class Shipper:
 @dataclass
 class ImportReport:
     """What an import did. Counts of lines and events; ``start`` is the wall
-    clock used for log clock 0:00; ``unknown_samples`` the first lines not
-    understood; ``server_errors`` the first per-event errors the server sent."""
+    clock used for log clock 0:00; ``skipped`` the lines that gave no event by
+    kind (``unknown_line``, ``malformed:<Keyword>``, ``unknown_player:<Keyword>``,
+    ``ignored:<Keyword>``; see ``Q3LogParser``), of which ``unknown_lines``,
+    ``skipped_lines`` and ``ignored_lines`` are the sums; ``unknown_samples``
+    the first lines not understood; ``server_errors`` the first per-event
+    errors the server sent."""
 
     path: str
     start: datetime
@@ -211,6 +216,8 @@ class ImportReport:
     events: int = 0
     unknown_lines: int = 0
     skipped_lines: int = 0
+    ignored_lines: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     retries: int = 0
     accepted: int = 0
@@ -223,7 +230,8 @@ class ImportReport:
         return (
             f"{self.path}: {self.lines} lines, {self.events} events in {self.batches} batches "
             f"({self.retries} retries); server accepted {self.accepted}, rejected {self.rejected}; "
-            f"{self.unknown_lines} lines not understood, {self.skipped_lines} about unknown players"
+            f"{self.unknown_lines} lines not understood, {self.skipped_lines} about unknown players, "
+            f"{self.ignored_lines} ignored; skipped: {json.dumps(self.skipped, sort_keys=True)}"
         )
 
 
@@ -303,7 +311,7 @@ def import_log(
     poll_interval: float = 0.5,
     shipper: Shipper | None = None,
 ) -> ImportReport:
-    """Import an ioq3-style ``games.log`` into fragstats; return an ``ImportReport``.
+    """Import an ioq3-style ``games.log`` (Quake III, Urban Terror 4.x) into fragstats; return an ``ImportReport``.
 
     ``url`` is the server's base URL, ``token`` a game server's ingest token.
     ``start`` (aware, or naive = UTC) is the wall clock of log clock 0:00; by
@@ -318,7 +326,7 @@ def import_log(
     set or KeyboardInterrupt; on stop it sends what it holds and returns, never
     ending a match the log has not ended.
 
-    Lines not understood are counted (never fatal). Raises ``IngestError`` when
+    Lines that give no event are counted by kind (never fatal). Raises ``IngestError`` when
     the server refuses a batch (4xx other than 429) or retries run out, and
     ``OSError`` when the file cannot be opened. ``shipper`` replaces the
     default ``Shipper(url, token)`` (tests, custom retry settings).
@@ -393,6 +401,8 @@ def _sync(report: ImportReport, parser: Q3LogParser, ship: Shipper) -> ImportRep
     report.lines = parser.lines
     report.unknown_lines = parser.unknown_lines
     report.skipped_lines = parser.skipped_lines
+    report.ignored_lines = parser.ignored_lines
+    report.skipped = dict(parser.skipped)
     report.unknown_samples = list(parser.unknown_samples)
     report.batches = ship.batches
     report.retries = ship.retries

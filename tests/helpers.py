@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
+from conftest import ADMIN_TOKEN
 from tournaments import lifecycle
 from tournaments.model import Tournament
 
@@ -23,3 +27,14 @@ async def ok(resp, status: int = 200) -> dict:
     """Assert the HTTP status (showing the body when it differs); the JSON body, {} when empty."""
     assert resp.status_code == status, resp.text
     return resp.json() if resp.content else {}
+
+
+def cli(*args: str) -> str:
+    """Run `fragstats <args>` as a subprocess (admin token set, PYTHONPATH kept); its stdout. Asserts exit 0."""
+    env = {"FRAGSTATS_ADMIN_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    done = subprocess.run([sys.executable, "-m", "fragstats.cli", *args], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 
 import httpx
 
-from conftest import ADMIN_TOKEN, Q3_LOG
+from conftest import Q3_LOG
+from helpers import cli
 
 KILL = re.compile(r"Kill: (\d+) (\d+) \d+: (.*) killed (.*) by MOD_\w+$")
 
@@ -35,13 +34,6 @@ def counts_from_log_text() -> tuple[Counter, Counter, Counter, Counter]:
         elif killer_id != "1022":
             kills[killer] += 1
     return kills, deaths, suicides, maps
-
-
-def cli(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "fragstats.cli", *args], capture_output=True, text=True,
-                          timeout=300, env={"FRAGSTATS_ADMIN_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"})
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_import_real_q3_log_gives_the_logs_own_counts(serve_factory):

@@ -357,13 +357,18 @@ def test_finish_leaves_an_open_match_open_unless_asked():
     assert [(e["type"], e["reason"], e["duration"]) for e in end] == [("match_end", "end_of_log", 9.0)]
 
 
-def test_events_before_any_init_game_are_marked_no_match():
+def test_events_before_any_init_game_open_a_partial_match():
     _, events = parse(lines(r"""
   5:00 ClientConnect: 0
   5:00 ClientUserinfoChanged: 0 n\Late\t\0
+  5:09 ShutdownGame:
 """))
-    assert events[0]["match_id"] == "no_match"
-    assert events[0]["timestamp"] == 300.0
+    assert [e["type"] for e in events] == ["match_start", "connect", "match_end"]
+    start, connect, end = events
+    assert start["partial"] is end["partial"] is True
+    assert start["match_id"] == connect["match_id"] == end["match_id"] != "no_match"
+    assert (start["timestamp"], connect["timestamp"], end["duration"]) == (0.0, 0.0, 9.0)
+    assert start["occurred_at"] == START_MS + 300_000
 
 
 def test_naive_start_is_utc():

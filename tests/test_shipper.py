@@ -180,6 +180,19 @@ def test_unknown_lines_are_reported_not_fatal(ingest, tmp_path):
     assert [e["type"] for e in ingest.events()] == ["match_start", "match_end"]
 
 
+def test_report_counts_skipped_lines_by_kind(ingest, tmp_path):
+    log = tmp_path / "games.log"
+    log.write_text("  0:00 InitGame: \\g_gametype\\7\\mapname\\ut4_casa\\gamename\\q3ut4\n"
+                   "  0:00 Warmup:\n  0:01 Item: 3 ut_weapon_m4\n  0:02 Kill: 3 4 38: Ace killed Bob by UT_MOD_M4\n"
+                   "  0:03 Item: 3 ut_weapon_m4\n  0:04 Radio: 3 - 1 - 1 - \"Yard\" - \"go\"\n  0:05 Kill: 3\n")
+    report = import_log(log, ingest.url, TOKEN, progress=False, start=datetime(2024, 1, 1))
+    assert report.skipped == {"ignored:Warmup": 1, "ignored:Radio": 1, "unknown_player:Item": 1, "malformed:Kill": 1}
+    assert (report.unknown_lines, report.skipped_lines, report.ignored_lines) == (1, 1, 2)
+    assert [e["type"] for e in ingest.events()] == ["match_start", "player_kill", "item_pickup", "match_end"]
+    assert report.summary().endswith(
+        'skipped: {"ignored:Radio": 1, "ignored:Warmup": 1, "malformed:Kill": 1, "unknown_player:Item": 1}')
+
+
 def wait_for(predicate, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
