@@ -13,14 +13,16 @@ import logging
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
+from fragstats.auth_failures import FailedAuth
 from fragstats.engines import open_engines
 from fragstats.errors import http_exception_handler, unhandled_exception_handler
+from fragstats.http import client_disconnect_handler
 from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
 from fragstats.migrations import migrate_all
 from fragstats.settings import Settings
@@ -87,7 +89,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if applied["postgres"] or applied["clickhouse"]:
                 log.info("migrations applied: %s", applied)
             app.state.engines = engines
-            app.state.auth = Authenticator(engines.pg, admin_token, settings.token_cache_ttl_s)
+            app.state.auth = Authenticator(engines.pg, admin_token, settings.token_cache_ttl_s,
+                                           FailedAuth.from_settings(settings, metrics))
             pipeline = Pipeline(settings, engines.writer_clients(settings.writers), metrics, Spool(data_dir / "spool"),
                                 MatchContexts(engines.redis))
             app.state.pipeline = pipeline
@@ -113,7 +116,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics)],
-        exception_handlers={HTTPException: http_exception_handler, Exception: unhandled_exception_handler},
+        exception_handlers={HTTPException: http_exception_handler, ClientDisconnect: client_disconnect_handler,
+                            Exception: unhandled_exception_handler},
         lifespan=lifespan,
     )
     app.state.settings = settings

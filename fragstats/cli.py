@@ -55,9 +55,16 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     app = create_app(settings)
     from fragstats.http import CoalescingHttpToolsProtocol
 
+    timeouts = app.state.metrics.http_timeouts
+    protocol = CoalescingHttpToolsProtocol.configured(
+        headers_timeout_s=settings.http_headers_timeout_s, body_timeout_s=settings.http_body_timeout_s,
+        on_timeout=lambda phase: timeouts.labels(phase).inc())
+    # X-Forwarded-For only from the proxies named in FRAGSTATS_FORWARDED_ALLOW_IPS (uvicorn's own
+    # default would trust it from 127.0.0.1, letting any local client pick its address).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            http=CoalescingHttpToolsProtocol, loop="uvloop", access_log=False,
-                            timeout_graceful_shutdown=30)
+                            http=protocol, loop="uvloop", access_log=False,
+                            timeout_graceful_shutdown=30, proxy_headers=bool(settings.forwarded_allow_ips),
+                            forwarded_allow_ips=settings.forwarded_allow_ips or None)
 
     class DrainingServer(uvicorn.Server):
         """First SIGTERM/SIGINT: drain while still answering (503 on ingest), then exit."""

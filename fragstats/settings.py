@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     stats_cache_s: float = Field(1.0, description="Leaderboards/profiles/heatmaps served up to this old (s); 0 = no cache.")
     sse_heartbeat_s: float = Field(15.0, description="Seconds between SSE heartbeat comments on a quiet feed.")
 
+    # Failed authentication (fragstats/auth_failures.py): per client address, a token bucket of failures.
+    auth_failure_burst: int = Field(20, ge=1, description="Failed authentications a client address may make at once; past them (and the refill) its failures get 429 + Retry-After instead of 401.")
+    auth_failure_refill_per_s: float = Field(1.0, gt=0, description="Failed authentications per second an address regains, up to the burst.")
+    auth_failure_max_addresses: int = Field(50_000, ge=1, description="Client addresses whose failures are tracked at once (least recently used dropped first).")
+    forwarded_allow_ips: str = Field("", description="Comma-separated proxy addresses (or *) whose X-Forwarded-For gives the client address; empty: the peer address counts, X-Forwarded-For is ignored.")
+
+    # Slow clients (fragstats/http.py), seconds.
+    http_headers_timeout_s: float = Field(10.0, gt=0, description="A request's line and headers must arrive within this many seconds of its first byte (or of the connection's opening); else the connection is closed (408 when something was received).")
+    http_body_timeout_s: float = Field(60.0, gt=0, description="A request's whole body must arrive within this many seconds after its headers; else 408 and the connection is closed.")
+
     def resolved_data_dir(self) -> Path:
         """The data dir as an absolute path, created if missing."""
         path = self.data_dir.expanduser().resolve()
