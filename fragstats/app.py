@@ -20,7 +20,7 @@ from starlette.routing import Route
 from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.auth_failures import FailedAuth
-from fragstats.engines import open_engines
+from fragstats.engines import open_engines, startup_step
 from fragstats.errors import http_exception_handler, unhandled_exception_handler
 from fragstats.http import client_disconnect_handler
 from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
@@ -85,7 +85,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.admin_token_path = admin_path
         engines = await open_engines(settings)
         try:
-            applied = await migrate_all(engines, settings.raw_events_ttl_days)
+            with startup_step("the database migrations could not be applied"):
+                applied = await migrate_all(engines, settings.raw_events_ttl_days)
             if applied["postgres"] or applied["clickhouse"]:
                 log.info("migrations applied: %s", applied)
             app.state.engines = engines

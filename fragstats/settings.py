@@ -5,10 +5,14 @@ Defaults fit a 2-core machine running everything embedded (DESIGN.md, "Engines")
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fragstats.errors import StartupError
 
 
 class Settings(BaseSettings):
@@ -58,7 +62,19 @@ class Settings(BaseSettings):
     http_body_timeout_s: float = Field(60.0, gt=0, description="A request's whole body must arrive within this many seconds after its headers; else 408 and the connection is closed.")
 
     def resolved_data_dir(self) -> Path:
-        """The data dir as an absolute path, created if missing."""
+        """The data dir as an absolute path, created if missing and checked writable (a probe file is
+        created and removed). Raises `StartupError` naming the path and the system's reason."""
         path = self.data_dir.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_dir():
+            raise StartupError(f"the data dir {path} is not a directory")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(f"the data dir {path} cannot be created ({exc.strerror or exc})") from None
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise StartupError(f"the data dir {path} is not writable ({exc.strerror or exc})") from None
         return path
