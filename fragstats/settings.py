@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = Field("", description="Comma-separated proxy addresses (or *) whose X-Forwarded-For gives the client address; empty: the peer address counts, X-Forwarded-For is ignored.")
 
     # Slow clients (fragstats/http.py), seconds.
-    http_headers_timeout_s: float = Field(10.0, gt=0, description="A request's line and headers must arrive within this many seconds of its first byte (or of the connection's opening); else the connection is closed (408 when something was received).")
+    http_headers_timeout_s: float = Field(10.0, gt=0, description="A request's line and headers must arrive within this many seconds of its first byte, else 408 and the connection is closed; a new connection that sends nothing in that time is closed.")
     http_body_timeout_s: float = Field(60.0, gt=0, description="A request's whole body must arrive within this many seconds after its headers; else 408 and the connection is closed.")
 
     def resolved_data_dir(self) -> Path:
