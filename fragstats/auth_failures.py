@@ -8,7 +8,8 @@ again and again from many different ones), and counted in `fragstats_auth_failur
 The limit: an address may fail `burst` times at once, and its allowance refills at `refill_per_s`
 (a token bucket, kept as one "theoretical arrival time" per address: GCRA). Past it, further
 *failed* attempts from that address are answered 429 with `Retry-After` (whole seconds) instead of
-401, counted in `fragstats_auth_limited_total{kind}` and logged once per episode, not per request.
+401, counted in `fragstats_auth_limited_total{kind}` and logged once per episode (until the address
+has been quiet long enough for its bucket to fill again), not per request.
 A correct credential is never refused, from any address: what is limited is failing, so a game
 server sharing an address (a NAT, a host) with a misconfigured one keeps sending. Tokens are 256
 random bits, so this is not what stops guessing; it stops a client stuck on a wrong token from
@@ -98,7 +99,7 @@ class FailedAuth:
 
     def record(self, address: str) -> tuple[float | None, bool]:
         """Count one failure of `address`: (None, _) while within the limit, else (seconds until the
-        next failure would be within it, whether this episode was already reported)."""
+        next failure would be within it, whether this episode of being over it was already logged)."""
         now = self._clock()
         tat, reported = self._state.get(address, (now, False))
         tat = max(tat, now)
@@ -106,8 +107,10 @@ class FailedAuth:
         if wait > 1e-9:
             self._state[address] = (tat, True)
             return wait, reported
-        self._state[address] = (tat + self._interval, False)
-        return None, False
+        # An episode ends when the entry expires, i.e. once the bucket is full again: a steady flood
+        # logs its 401s (about `refill_per_s` a second) and one line for all its 429s.
+        self._state[address] = (tat + self._interval, reported)
+        return None, reported
 
     def refuse(self, request: Request, kind: str, credential: str | None, detail: str) -> ApiError:
         """Log and count one failed authentication of `kind` (one of `KINDS`) and return the error to
