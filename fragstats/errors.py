@@ -34,3 +34,10 @@ async def http_exception_handler(request: Request, exc: HTTPException) -> JSONRe
 async def unhandled_exception_handler(request: Request, exc: Exception) -> JSONResponse:
     # Still JSON, never an HTML traceback; the log has the traceback.
     return error_response(500, "internal_error", "internal error; see the server log")
+
+
+class StartupError(Exception):
+    """The service cannot start, for a reason outside the program (a data dir that cannot be written,
+    a full disk, an engine that will not start or answer). Its message is one sentence saying what
+    failed, where, and the system's reason; `fragstats serve` prints it without a traceback and
+    exits 1."""

@@ -70,6 +70,16 @@ class Metrics:
                                       ["route", "method", "status"], buckets=_LATENCY_BUCKETS, registry=r)
         self.live_servers = Gauge("fragstats_live_servers", "Game servers that sent an event recently.", registry=r)
         self.draining = Gauge("fragstats_draining", "1 while the app drains its queue before exiting.", registry=r)
+        self.auth_failures = Counter("fragstats_auth_failures_total",
+                                     "Failed authentications (answered 401, or 429 once the address is over its"
+                                     " limit), by credential kind: server_token, api_key, admin_token.",
+                                     ["kind"], registry=r)
+        self.auth_limited = Counter("fragstats_auth_limited_total",
+                                    "Failed authentications answered 429 because their client address failed too"
+                                    " often, by credential kind.", ["kind"], registry=r)
+        self.http_timeouts = Counter("fragstats_http_timeouts_total",
+                                     "Connections closed because a request's headers or body arrived too slowly,"
+                                     " by phase: headers, body.", ["phase"], registry=r)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,11 +6,15 @@ the README's settings table lists every variable.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fragstats.errors import StartupError
 
 
 class Settings(BaseSettings):
@@ -60,8 +64,30 @@ class Settings(BaseSettings):
     stats_cache_s: float = Field(1.0, description="Leaderboards/profiles/heatmaps served up to this old (s); 0 = no cache.")
     sse_heartbeat_s: float = Field(15.0, description="Seconds between SSE heartbeat comments on a quiet feed.")
 
+    # Failed authentication (fragstats/auth_failures.py): per client address, a token bucket of failures.
+    auth_failure_burst: int = Field(20, ge=1, description="Failed authentications a client address may make at once; past them (and the refill) its failures get 429 + Retry-After instead of 401.")
+    auth_failure_refill_per_s: float = Field(1.0, gt=0, description="Failed authentications per second an address regains, up to the burst.")
+    auth_failure_max_addresses: int = Field(50_000, ge=1, description="Client addresses whose failures are tracked at once (least recently used dropped first).")
+    forwarded_allow_ips: str = Field("", description="Comma-separated proxy addresses (or *) whose X-Forwarded-For gives the client address; empty: the peer address counts, X-Forwarded-For is ignored.")
+
+    # Slow clients (fragstats/http.py), seconds.
+    http_headers_timeout_s: float = Field(10.0, gt=0, description="A request's line and headers must arrive within this many seconds of its first byte, else 408 and the connection is closed; a new connection that sends nothing in that time is closed.")
+    http_body_timeout_s: float = Field(60.0, gt=0, description="A request's whole body must arrive within this many seconds after its headers; else 408 and the connection is closed.")
+
     def resolved_data_dir(self) -> Path:
-        """The data dir as an absolute path, created if missing."""
+        """The data dir as an absolute path, created if missing and checked writable (a probe file is
+        created and removed). Raises `StartupError` naming the path and the system's reason."""
         path = self.data_dir.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_dir():
+            raise StartupError(f"the data dir {path} is not a directory")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(f"the data dir {path} cannot be created ({exc.strerror or exc})") from None
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise StartupError(f"the data dir {path} is not writable ({exc.strerror or exc})") from None
         return path

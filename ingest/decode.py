@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from ingest.events import ALIASES, STRUCTS, UNKNOWN_WIRE_FIELDS, WIRE_FIELDS, EventUnion, UnknownEvent, column_type
+from ingest.secrets import seal_extra
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",
@@ -249,7 +250,7 @@ def validate(items: list, server_id: int, received_s: float | None = None,
             continue
         if unknown:
             # A client's own server_id/received_at stay here; the struct gets ours below.
-            event.extra = {k: _as_text(item[k]) for k in unknown}
+            event.extra = seal_extra({k: _as_text(item[k]) for k in unknown})
         event.server_id = server_id
         event.received_at = received_s
         if not event.match_id or event.match_id == "no_match":

@@ -18,6 +18,7 @@ import datetime as dt
 from typing import Any
 
 from fragstats.errors import ApiError
+from fragstats.secrets import without_secrets
 
 # stat name -> ORDER BY expression over the summed columns
 LEADERBOARD_STATS = {
@@ -248,7 +249,9 @@ _TIMELINE_COLUMNS = """type, timestamp, occurred_at, received_at, server_id, map
 
 async def match_timeline(engines, match_id: str, *, types: list[str] | None, limit: int, offset: int) -> dict:
     """The events of one match in game-clock order: `{"match_id", "events": [{"type", "timestamp" (s, game
-    clock), "occurred_at", "received_at", ...non-empty fields}]}`; optionally only some `types`."""
+    clock), "occurred_at", "received_at", ...non-empty fields}]}`; optionally only some `types`.
+    `extra` never shows a secret key (`fragstats.secrets`: sealed at the door, and rows stored
+    before that may hold the clear token)."""
     where = ["match_id = {match_id:String}"]
     params: dict[str, Any] = {"match_id": match_id, "limit": limit, "offset": offset}
     if types:
@@ -257,5 +260,7 @@ async def match_timeline(engines, match_id: str, *, types: list[str] | None, lim
     rows = await engines.query_dicts(f"""
         SELECT {_TIMELINE_COLUMNS} FROM raw_events WHERE {' AND '.join(where)}
         ORDER BY timestamp, occurred_at LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
+    for row in rows:
+        row["extra"] = without_secrets(row["extra"])
     events = [{k: v for k, v in row.items() if v not in ("", None, {})} for row in _clean(rows)]
     return {"match_id": match_id, "events": events}

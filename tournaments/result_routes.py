@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fragstats.auth import token_hash
 from fragstats.errors import ApiError
 from fragstats.servers import read_json
 
@@ -95,7 +96,8 @@ async def _apply_claim(request: Request, source_of, spec: ClaimBody) -> Response
 @engine_errors
 async def issue_token(request: Request) -> Response:
     """`POST /api/v1/tournaments/{id}/matches/{match_id}/token` (organiser): body `{"allies_side": 1|2
-    (which opponent plays allies; default 1), "server_id"?: only this game server may use it}`.
+    (which opponent plays allies; default 1), "server_id"?: only this game server may use it; without
+    it, the first game server that uses the token is bound to it}`.
     201 `{"match_id", "token": "fst_...", "key": "tournament_match_token", "allies_side", "server_id"}`:
     the game server sends the token under that extra key in `match_start`/`match_end`, or to
     `POST /api/v1/ingest/match-result`. A new token replaces the old one. 404; 422 bad side."""
@@ -186,15 +188,17 @@ async def ingest_match_result(request: Request) -> Response:
     "axis_score"?, "winning_team"?}` -- the same as sending the token in those events (`winning_team` is
     accepted as a match_end carries it; the scores, else the kills, decide). Without team scores the
     players' kills in that telemetry match decide (members linked to player ids).
-    200 `{"tournament_id", "match_id", "outcome"}`; 401 bad server token; 403 token of another
-    server; 404 unknown token; 422 bad body. A result the bracket refuses is in `outcome.note`."""
+    200 `{"tournament_id", "match_id", "outcome"}`; 401 bad server token; 403 token bound to another
+    server (the one named at issue, else the first server that used it); 404 unknown token; 422 bad
+    body. A result the bracket refuses is in `outcome.note`."""
     server_id = await request.app.state.auth.server_for(request)
     spec = await read_json(request, MatchResult)
     if spec.event not in ("match_start", "match_end"):
         raise ApiError(422, "invalid_body", "event must be match_start or match_end")
     if not 1 <= len(spec.match_id) <= 200:
         raise ApiError(422, "invalid_body", "match_id must be 1..200 characters")
-    body = await telemetry.match_event(request.app, server_id=server_id, token=spec.token, kind=spec.event,
+    body = await telemetry.match_event(request.app, server_id=server_id, token_digest=token_hash(spec.token),
+                                       kind=spec.event,
                                        telemetry_match=spec.match_id, allies_score=spec.allies_score,
                                        axis_score=spec.axis_score)
     webhooks.kick(request.app)

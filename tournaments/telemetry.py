@@ -1,8 +1,14 @@
 """Results from the game servers: match tokens, and the hook that reads them from committed telemetry.
 
 A bracket match gets a token (``issue_token``, `POST .../matches/{id}/token`). The game server sends
-it as the extra key ``tournament_match_token`` in its ``match_start`` / ``match_end`` events (it lands
-in ``ev.extra``), or posts `POST /api/v1/ingest/match-result`. Then:
+it as the extra key ``tournament_match_token`` in its ``match_start`` / ``match_end`` events, or posts
+`POST /api/v1/ingest/match-result`. Only the token's SHA-256 is ever stored: in
+``tournament_match_tokens``, and in the event, whose ``ev.extra`` holds it sealed at the door
+(``fragstats.secrets``), so the public timeline never shows a token.
+
+A token is bound to one game server: the one named when it was issued, else the first that uses it
+(recorded with the result, in the same transaction). Another server's use is refused (403 on
+`match-result`; a warning, and nothing applied, from telemetry). Then:
   * ``match_start`` links the telemetry match to the bracket match (evidence) and marks a ``ready``
     match ``running``;
   * ``match_end`` adds the game to the ``telemetry`` claim (``tournaments.outcomes``), which is
@@ -26,13 +32,14 @@ from urllib.parse import quote
 import msgspec
 
 from fragstats.auth import new_token, token_hash
+from fragstats.secrets import MATCH_TOKEN_KEY, sealed_digest
 
 from . import event_store, outcomes, ratings, results, store, webhooks
 from .errors import NotFound, TournamentError
 from .model import AuditEntry, Match
 
 log = logging.getLogger("fragstats.tournaments")
-TOKEN_KEY = "tournament_match_token"
+TOKEN_KEY = MATCH_TOKEN_KEY
 TOKEN_PREFIX = "fst_"
 
 
@@ -76,22 +83,41 @@ async def _player_game(app, tournament_id: int, m: Match, server_id: int, teleme
     return [int(sum(kills.get(p, 0) for p in ids[0])), int(sum(kills.get(p, 0) for p in ids[1]))]
 
 
-async def match_event(app, *, server_id: int, token: str, kind: str, telemetry_match: str,
+def _check_server(bound: int | None, server_id: int) -> None:
+    if bound is not None and bound != server_id:
+        raise WrongServer(f"this match token is bound to another game server (id {bound})")
+
+
+async def _bind(conn, digest: bytes, server_id: int) -> None:
+    """Bind an unbound token to ``server_id`` (first use wins); raises ``WrongServer`` when it is
+    bound to another one, ``NotFound`` when it was replaced meanwhile. The row lock of the UPDATE
+    orders two servers racing for the same token: the second sees the first's binding."""
+    bound = await conn.fetchval("UPDATE tournament_match_tokens SET server_id = coalesce(server_id, $2)"
+                                " WHERE token_hash = $1 RETURNING server_id", digest, server_id)
+    if bound is None:
+        raise NotFound("unknown tournament match token")
+    _check_server(bound, server_id)
+
+
+async def match_event(app, *, server_id: int, token_digest: bytes, kind: str, telemetry_match: str,
                       allies_score: int | None = None, axis_score: int | None = None) -> dict:
     """Apply one tokened ``match_start`` / ``match_end`` to its bracket match.
 
+    ``token_digest``: the SHA-256 of the match token (``fragstats.auth.token_hash`` of a clear token,
+    ``fragstats.secrets.sealed_digest`` of a sealed one). The first server to use a token issued
+    without a server is bound to it, in the transaction that applies the result.
+
     Returns ``{"tournament_id", "match_id", "outcome": outcome_json}``. Raises ``NotFound`` (404) for
-    an unknown token, ``WrongServer`` (403). A result the bracket refuses (a draw in an
-    elimination match, a match not ready, ...) is kept as the outcome's ``note`` and audited as
-    ``telemetry_rejected``, not raised.
+    an unknown token, ``WrongServer`` (403) for a token bound to another server. A result the
+    bracket refuses (a draw in an elimination match, a match not ready, ...) is kept as the
+    outcome's ``note`` and audited as ``telemetry_rejected``, not raised.
     """
     pool = app.state.engines.pg
     row = await pool.fetchrow("SELECT tournament_id, match_id, allies_side, server_id FROM tournament_match_tokens"
-                              " WHERE token_hash = $1", token_hash(token))
+                              " WHERE token_hash = $1", token_digest)
     if row is None:
         raise NotFound("unknown tournament match token")
-    if row["server_id"] is not None and row["server_id"] != server_id:
-        raise WrongServer(f"this match token belongs to game server {row['server_id']}")
+    _check_server(row["server_id"], server_id)  # early, before any work; `_bind` decides under the lock
     tid, mid = row["tournament_id"], row["match_id"]
     game: list[int] | None = None
     if kind == "match_end":
@@ -104,6 +130,7 @@ async def match_event(app, *, server_id: int, token: str, kind: str, telemetry_m
                 game = await _player_game(app, tid, m0, server_id, telemetry_match)
     actor, at = f"server:{server_id}", dt.datetime.now(dt.timezone.utc)
     async with store.write(pool, tid) as w:
+        await _bind(w.conn, token_digest, server_id)
         m = next((x for x in w.state.matches if x.id == mid), None)
         if m is None:
             raise NotFound(f"match {mid} no longer exists in tournament {tid}")
@@ -151,8 +178,8 @@ def _type(ev) -> str:
 
 def after_commit_factory(app):
     """The after-commit hook for ``app.state.after_commit_factories``: for every committed
-    ``match_start`` / ``match_end`` that carries ``tournament_match_token`` in its extra keys, apply
-    it (``match_event``); then rate the batch's ended matches. Errors are logged, never raised (the
+    ``match_start`` / ``match_end`` that carries ``tournament_match_token`` in its extra keys (sealed:
+    ``fragstats.secrets``), apply it (``match_event``); then rate the batch's ended matches. Errors are logged, never raised (the
     events are stored either way; the organiser can still report)."""
 
     kinds: dict[type, str] = {}  # event class -> its type tag, learnt once per class
@@ -170,11 +197,12 @@ def after_commit_factory(app):
                 continue
             if kind == "match_end" and ev.match_id:
                 ended.append(ev.match_id)
-            token = (ev.extra or {}).get(TOKEN_KEY)
-            if not token:
+            sealed = (ev.extra or {}).get(TOKEN_KEY)
+            if not sealed:
                 continue
             try:
-                await match_event(app, server_id=ev.server_id, token=token, kind=kind, telemetry_match=ev.match_id,
+                await match_event(app, server_id=ev.server_id, token_digest=sealed_digest(sealed), kind=kind,
+                                  telemetry_match=ev.match_id,
                                   allies_score=getattr(ev, "allies_score", None),
                                   axis_score=getattr(ev, "axis_score", None))
                 changed = True
