@@ -120,7 +120,7 @@ async def test_the_poison_events_are_refused_at_the_door_and_their_neighbours_st
     assert not app.state.pipeline.spool.entries()
 
 
-def test_every_event_type_has_a_struct_and_every_numeric_column_a_range():
+async def test_every_event_type_has_a_struct_and_every_numeric_column_a_range():
     assert set(STRUCTS) == set(EVENT_TYPES)
     for col in ("Int32", "UInt32", "UInt64", "Float32", "Float64"):
         assert bounds(col) is not None, col
