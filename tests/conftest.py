@@ -49,6 +49,18 @@ def stop_process(proc: subprocess.Popen, grace: float = 30) -> None:
         proc.wait(10)
 
 
+@contextlib.contextmanager
+def tmpfs(path: Path, options: str):
+    """A real tmpfs mounted at `path` (e.g. `size=20m`): a disk that fills up, or is read-only, for real."""
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, f"mounting a tmpfs needs root (CI runs as root): {done.stderr}"
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def app(tmp_path_factory):
     settings = Settings(data_dir=tmp_path_factory.mktemp("app"), admin_token=ADMIN_TOKEN,

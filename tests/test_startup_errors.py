@@ -5,14 +5,13 @@ unreachable server. Each exits 1 with one line `cannot start: <what, where, why>
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, tmpfs
 
 
 def serve(data_dir: Path, **env: str) -> tuple[int, str]:
@@ -29,17 +28,6 @@ def sentence(output: str) -> str:
     lines = [line for line in output.splitlines() if line.startswith("cannot start: ")]
     assert len(lines) == 1, output
     return lines[0]
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, options: str):
-    path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
-    assert done.returncode == 0, f"mounting a tmpfs needs root (CI runs as root): {done.stderr}"
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)
 
 
 def test_a_file_where_the_data_dir_should_be(tmp_path):

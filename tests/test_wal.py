@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import tmpfs
 from ingest.wal import WriteAheadLog
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -99,13 +98,8 @@ async def test_one_fsync_serves_many_concurrent_appends(tmp_path):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A real 4 MiB tmpfs: writes fail with ENOSPC for real."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "tiny", "size=4m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 async def test_a_full_disk_refuses_the_append_and_leaves_no_torn_record(tiny_disk: Path):
