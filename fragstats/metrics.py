@@ -39,6 +39,8 @@ class Metrics:
         self.requests_shed = Counter("fragstats_ingest_requests_shed_total",
                                      "Ingest requests answered 429 (load shedding), 503 (draining) or 507 (disk full).",
                                      ["status"], registry=r)
+        for status in ("429", "503", "507"):  # every answer's series exists from start-up, at 0
+            self.requests_shed.labels(status)
         self.queue_events = Gauge("fragstats_queue_events", "Events waiting in the ingest queue.", registry=r)
         self.queue_capacity = Gauge("fragstats_queue_capacity_events", "Capacity of the ingest queue.", registry=r)
         self.batch_size = Histogram("fragstats_batch_size_events", "Events per inserted batch.",

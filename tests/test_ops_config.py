@@ -163,7 +163,9 @@ def test_exposition_has_the_contract(known):
                  "fragstats_batch_size_events_bucket", "fragstats_insert_seconds_bucket",
                  "fragstats_insert_failures_total", "fragstats_events_committed_total", "fragstats_spooled_events_total",
                  "fragstats_spool_events", "fragstats_http_request_seconds_bucket", "fragstats_live_servers",
-                 "fragstats_draining", "process_cpu_seconds_total", "process_resident_memory_bytes"):
+                 "fragstats_draining", "process_cpu_seconds_total", "process_resident_memory_bytes",
+                 "fragstats_dead_letter_events", "fragstats_dead_lettered_events_total", "fragstats_disk_full",
+                 "fragstats_wal_bytes", "fragstats_wal_fsync_seconds_bucket", "fragstats_queue_bytes"):
         assert name in names, name
     assert {"reason", "status", "route", "method"} <= labels
 
@@ -196,7 +198,7 @@ def test_promtool_check_rules_and_config():
 def test_every_alert_has_a_unit_test():
     alerts = {r["alert"] for r in rules() if "alert" in r}
     assert {"FragstatsLoadShedding", "FragstatsQueueNearlyFull", "FragstatsInsertFailures",
-            "FragstatsSpoolNotEmpty", "FragstatsIngestStalled"} <= alerts
+            "FragstatsSpoolNotEmpty", "FragstatsIngestStalled", "FragstatsDeadLetters", "FragstatsDiskFull"} <= alerts
     tests = yaml.safe_load((PROM_DIR / "rules_test.yml").read_text())["tests"]
     fires, silent = set(), set()
     for t in tests:
@@ -320,7 +322,9 @@ def test_dashboards_cover_the_operator_questions():
                    "histogram_quantile(0.99, sum by (le) (rate(fragstats_insert_seconds_bucket",
                    "rate(fragstats_insert_failures_total", "fragstats_spool_events", "rate(fragstats_spooled_events_total",
                    "histogram_quantile(0.99, sum by (route, le) (rate(fragstats_http_request_seconds_bucket",
-                   'status=~"[45].."', "rate(process_cpu_seconds_total", "process_resident_memory_bytes"):
+                   'status=~"[45].."', "rate(process_cpu_seconds_total", "process_resident_memory_bytes",
+                   "fragstats_dead_letter_events", "fragstats_disk_full", "fragstats_wal_fsync_seconds_bucket",
+                   "rate(fragstats_dead_lettered_events_total"):
         assert needle in exprs, needle
     # Counters are only ever read through rate()/increase(), never plotted raw.
     for path in DASHBOARDS:

@@ -59,6 +59,7 @@ POSITIVE = {
     "Memory": "AB",
     "Open file descriptors": "AB",
     "Scrape duration": "A",
+    "Write-ahead log": "AB",
 }
 # panel title -> why it may read 0 here (it must still return a series)
 ZERO_OK = {
@@ -66,6 +67,9 @@ ZERO_OK = {
     "Spooled events": "no insert failed, so nothing is spooled (asserted below through the alerts)",
     "Live game servers": "set by the live-state code; 0 until it counts servers, the gauge exists from start-up",
     "Draining": "0 while serving; the gauge exists from start-up",
+    "Dead-lettered events": "ClickHouse refuses nothing here; the gauge exists from start-up",
+    "Disk full": "0 while the disk has room; the gauge exists from start-up",
+    "Refused: dead letters and disk full": "nothing refused here; both series exist from start-up (0/s)",
     "Spool": "no insert failed, so spool gauge and spooled-events rate are 0 (series exist from start-up)",
     "Inserts and insert failures": "refId B (failures) is 0: embedded chDB does not fail inserts here",
     "5xx share by route": "no route answers 5xx here; the query ends in `or vector(0)` so the panel shows 0",
