@@ -4,7 +4,8 @@ Source of the format: the OpenMOHAA tracker scripts (`examples/mohaa/README.md`)
 objects, an envelope (`type`, `match_id`, `session_id`, `timestamp`), player blocks of prefixed keys
 (`attacker_`, `victim_`, `player_`, `target_`, `killer_` + `name`, `guid`, `smf_id`, `team`, `x`,
 `y`, `z`, `pitch`, `yaw`, `stance`) and per-type keys. The Quake III importer (`ingest/q3log.py`)
-sends the same format plus `player_score` and `player_rename`.
+sends the same format plus `player_score`, `player_rename` and, from Urban Terror logs, the
+flag events and team scores.
 
 The Struct field names are the `raw_events` column names and the JSON names of the API: one
 spelling from the wire to the column. Encoding a Struct gives its `JSONEachRow` line for
@@ -84,11 +85,14 @@ EVENT_TYPES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "heartbeat": ((), {"round_number": "Int32", "allies_score": "Int32", "axis_score": "Int32",
                        "player_count": "Int32", "map_name": "LowCardinality(String)",
                        "gametype": "LowCardinality(String)"}),
+    # `partial`: the importer saw only part of the match (a log that begins mid-game).
     "match_start": ((), {"map_name": "LowCardinality(String)", "gametype": "LowCardinality(String)",
-                         "timelimit": "Float32", "fraglimit": "Int32", "maxclients": "Int32", "hostname": "String"}),
+                         "timelimit": "Float32", "fraglimit": "Int32", "maxclients": "Int32", "hostname": "String",
+                         "partial": "Bool"}),
     "match_end": ((), {"map_name": "LowCardinality(String)", "gametype": "LowCardinality(String)",
                        "winning_team": "String", "duration": "Float32", "allies_score": "Int32",
-                       "axis_score": "Int32", "total_rounds": "Int32", "reason": "String"}),
+                       "axis_score": "Int32", "red_score": "Int32", "blue_score": "Int32", "total_rounds": "Int32",
+                       "reason": "String", "partial": "Bool"}),
     "round_start": ((), {"round_number": "Int32"}),
     "round_end": ((), {"round_number": "Int32", "winning_team": "String"}),
     "connect": (("player",), {}),
@@ -100,6 +104,11 @@ EVENT_TYPES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "grenade_explode": (("player",), {"projectile": "String"}),
     "player_score": (("player",), {"score": "Int32", "ping": "Int32"}),
     "player_rename": (("player",), {"old_name": "String"}),
+    # Capture the flag (Urban Terror's `Flag:` lines, ingest/q3log.py): `flag` is the flag's colour,
+    # red or blue; a flag that went home by itself has no player.
+    "flag_capture": (("player",), {"flag": "String"}),
+    "flag_return": (("player",), {"flag": "String"}),
+    "flag_drop": (("player",), {"flag": "String"}),
 }
 
 # The envelope's columns. `occurred_at` arrives as epoch ms or ISO-8601 and is checked for

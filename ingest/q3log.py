@@ -52,10 +52,10 @@ Rules beyond the grammar:
 - A ``Kill`` right after a ``Hit`` by the same attacker on the same victim in
   the same second takes that hit's body part as its ``hitloc`` (the service
   counts ``head`` and ``helmet`` as headshots).
-- Extra keys that ``ingest.events`` does not declare (stored by the service in
-  ``extra``): ``red_score``/``blue_score`` and ``partial`` on ``match_end``,
-  ``partial`` on ``match_start``; event types ``flag_capture``,
-  ``flag_return``, ``flag_drop`` (``player_*`` block, ``flag``: red/blue).
+- Beyond the tracker's types (all declared in ``ingest.events``):
+  ``red_score``/``blue_score`` and ``partial`` on ``match_end``, ``partial``
+  on ``match_start``; event types ``flag_capture``, ``flag_return``,
+  ``flag_drop`` (``player_*`` block, ``flag``: red/blue).
 """
 
 from __future__ import annotations

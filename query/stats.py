@@ -244,7 +244,14 @@ _TIMELINE_COLUMNS = """type, timestamp, occurred_at, received_at, server_id, map
     attacker_id, attacker_name, victim_id, victim_name, player_id, player_name, target_id, target_name,
     weapon, mod, hitloc, damage, kill_kind,
     attacker_x, attacker_y, attacker_z, victim_x, victim_y, victim_z, player_x, player_y, player_z,
-    message, item, extra"""
+    message, item, winning_team, flag,
+    if(type IN ('round_start', 'round_end', 'heartbeat'), round_number, NULL) AS round_number,
+    if(type IN ('match_end', 'heartbeat'), allies_score, NULL) AS allies_score,
+    if(type IN ('match_end', 'heartbeat'), axis_score, NULL) AS axis_score,
+    if(type = 'match_end', red_score, NULL) AS red_score,
+    if(type = 'match_end', blue_score, NULL) AS blue_score,
+    if(type IN ('match_start', 'match_end'), partial, NULL) AS partial,
+    extra"""
 
 
 async def match_timeline(engines, match_id: str, *, types: list[str] | None, limit: int, offset: int) -> dict:

@@ -137,15 +137,16 @@ def test_import_urt_log_that_begins_mid_game(serve_factory):
         assert Counter(map(repr, stored)) == Counter(
             repr({key: k[key] for key in ("attacker", "victim", "kind", "headshot")}) for k in expected)
 
-        flags = [(e["type"], e["extra"]["player_name"], e["extra"]["flag"])
+        flags = [(e["type"], e["player_name"], e["flag"])
                  for e in timeline(match, "flag_capture", "flag_return", "flag_drop")]
         assert flags == game.flags
         rounds = Counter(e["type"] for e in timeline(match, "round_start", "round_end"))
         assert (rounds["round_start"], rounds["round_end"]) == (game.rounds, len(game.survivors))
         end = timeline(match, "match_end")[0]
-        assert (int(end["extra"]["red_score"]), int(end["extra"]["blue_score"])) == game.scores
+        assert (end["red_score"], end["blue_score"]) == game.scores
     assert partial.flags == [] and len(ctf.flags) == 6 and ctf.rounds == 1 and len(partial.survivors) == 5
-    assert timeline("ut4_abbey", "match_start")[0]["extra"]["partial"] == "true"
+    assert timeline("ut4_abbey", "match_start")[0]["partial"] is True
+    assert timeline("ut4_turnpike", "match_start")[0]["partial"] is False
 
     # The leaderboard adds up to the text, headshots included.
     board = httpx.get(f"{api}/leaderboard?server_id={server_id}&limit=500").json()["players"]

@@ -153,3 +153,13 @@ async def test_ingest_status_reconciles(client, app):
     assert after["stored"] - before["stored"] == 7
     assert after["queued"] == after["in_flight"] == 0
     assert (await client.get("/api/v1/ingest/status")).status_code == 401
+
+
+async def test_committed_parts_are_fsynced_so_the_write_ahead_log_may_let_them_go(app):
+    """0006: a batch leaves the write-ahead log once committed; its parts must survive a power cut."""
+    rows = await app.state.engines.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase() "
+        "AND engine LIKE '%MergeTree'")
+    assert len(rows) >= 8
+    for name, ddl in rows:
+        assert "fsync_after_insert = 1" in ddl and "fsync_part_directory = 1" in ddl, name
