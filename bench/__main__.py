@@ -5,8 +5,10 @@ What it measures (against the targets in `targets()`): (a) the engine ceiling (b
 straight through the ClickHouse client), run right before each 100-event saturation run; (b) end to end through `fragstats serve` at saturation per
 request size (events/s *committed*, read back from the app's reconciliation endpoint); (c) time to
 202 at fixed offered rates; (d) 2x overload; (e) query latency over a large store while ingest runs;
-(f) reconciliation after every app run (accepted = stored + queued + in flight + spooled); (g) the
-optional peer, Debian's clickhouse-server over its own HTTP interface (bench/peer.py). The load
+(f) reconciliation after every app run (accepted = stored + queued + in flight + spooled +
+dead-lettered); (g) the optional peer, Debian's clickhouse-server over its own HTTP interface
+(bench/peer.py); (h) the cost of the write-ahead log: saturation with `FRAGSTATS_DURABILITY=memory`
+and `wal`, side by side (`wal_cost`). The load
 generator is wrk (C, its own process) with bench/ingest.lua; each figure is min/median/max over
 the runs. `--quick` (about 2 minutes) prints one JSON object as its last line.
 """
@@ -73,7 +75,8 @@ class Bench:
 
     def reconcile(self, app: App, label: str) -> dict:
         st = app.wait_drained()
-        ok = st["accepted"] == st["stored"] + st["queued"] + st["in_flight"] + st["spooled"]
+        ok = st["accepted"] + st["recovered"] == (st["stored"] + st["queued"] + st["in_flight"] + st["spooled"]
+                                                  + st["dead_lettered"])
         entry = {"run": label, **st, "ok": ok}
         self.results["reconciliation"].append(entry)
         return entry
@@ -126,6 +129,27 @@ class Bench:
             }
             if size == 100:  # each run against the ceiling measured just before it
                 self.results["ratio_to_ceiling"] = mmm([r["committed_per_s"] / c[0] for r, c in zip(runs, self.ceilings)])
+
+    # ---- (h) the cost of the write-ahead log -----------------------------
+
+    def durability(self) -> None:
+        """Committed events/s at saturation (100-event requests) with `FRAGSTATS_DURABILITY=memory`
+        and `=wal`, in the order memory, wal, wal, memory so that the VM's drift within the run
+        falls on both alike; `wal_cost` = 1 - wal / memory. Also the p99 time to 202 of each."""
+        seconds = 8 if self.quick else 15
+        rates: dict[str, list[float]] = {"memory": [], "wal": []}
+        p99: dict[str, list[float]] = {"memory": [], "wal": []}
+        for mode in ("memory", "wal", "wal", "memory"):
+            with App(self.root, {"FRAGSTATS_DURABILITY": mode}) as app:
+                run = self.saturate(app, 100, seconds, connections=16)
+                rates[mode].append(run["committed_per_s"])
+                p99[mode].append(run["wrk"]["p99_us"] / 1000)
+                self.reconcile(app, f"durability {mode}")
+            self.step(f"durability: {mode}")
+        memory, wal = statistics.mean(rates["memory"]), statistics.mean(rates["wal"])
+        self.results["durability"] = {"memory_committed_per_s": mmm(rates["memory"]), "wal_committed_per_s": mmm(rates["wal"]),
+                                      "memory_p99_ms": mmm(p99["memory"]), "wal_p99_ms": mmm(p99["wal"]),
+                                      "wal_cost": 1 - wal / memory}
 
     # ---- (c) latency at fixed offered rates -----------------------------
 
@@ -267,6 +291,7 @@ class Bench:
                 "p99_ms_at_150k": round(self.results["latency_150000"]["p99_ms"]["median"], 2),
                 "overload_5xx": int(ov["responses_5xx"]["max"]),
                 "overload_peak_rss_mb": round(ov["peak_rss_mb"]["max"], 1),
+                "wal_cost": round(self.results["durability"]["wal_cost"], 3),
                 "reconciled": all(r["ok"] for r in self.results["reconciliation"])}
 
 
@@ -316,6 +341,10 @@ def targets(r: dict, summary: dict) -> list[str]:
                 f"answered 429 + Retry-After | {'yes' if failures == 0 else 'no'} |")
     rows.append(row("2x overload: app peak RSS ≤ 768 MiB", ov["peak_rss_mb"]["max"], 768,
                     f"{ov['peak_rss_mb']['max']:,.0f} MiB", False))
+    if "durability" in r:
+        cost = r["durability"]["wal_cost"]
+        rows.append(row("write-ahead log costs ≤ 10% of the committed rate", cost, 0.10,
+                        f"wal_cost {cost:.3f}", False))
     cpu = med(r["saturation_100"]["cpu_us_per_event"])
     rows.append(row("≤ 7 µs CPU per event, all in (100-event requests)", cpu, 7, f"{cpu:.1f} µs", False))
     if "queries" in r:
@@ -395,8 +424,15 @@ def write_results(path: Path, info: dict, r: dict, summary: dict, quick: bool) -
         for name in ("leaderboard", "player", "heatmap"):
             lines.append(f"| (e) {name} route over {q['stored_events']:,} events during ingest: p50 / p99 (ms) | "
                          f"{q[name]['p50_ms']:.1f} / {q[name]['p99_ms']:.1f} |")
+    du = r.get("durability")
+    if du:
+        lines += [f"| (h) durability `memory`: committed events/s at saturation (100-event requests) | {fmt(du['memory_committed_per_s'])} |",
+                  f"| (h) durability `wal` (write-ahead log, group fsync before each 202) | {fmt(du['wal_committed_per_s'])} |",
+                  f"| (h) p99 time to 202 at saturation, memory / wal (median, ms) | "
+                  f"{du['memory_p99_ms']['median']:.1f} / {du['wal_p99_ms']['median']:.1f} |",
+                  f"| (h) **wal_cost** = 1 - wal / memory (runs in the order memory, wal, wal, memory) | {du['wal_cost']:.3f} |"]
     rec = r["reconciliation"]
-    lines += [f"| (f) reconciliation (accepted = stored + queued + in flight + spooled) | "
+    lines += [f"| (f) reconciliation (accepted = stored + queued + in flight + spooled + dead-lettered) | "
               f"{sum(x['ok'] for x in rec)} of {len(rec)} runs balanced |", "",
               f"Ratio end-to-end / ceiling (100-event requests; each run against the ceiling measured just before "
               f"it, median of the runs): **{summary['ratio']}** (min / median / max {fmt(r['ratio_to_ceiling'], digits=3)}).", "",
@@ -421,10 +457,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fragstats-bench-") as tmp:
         b = Bench(args.quick, args.runs, Path(tmp))
         b.bodies()
-        steps = (b.runs * (1 + 1 + 1 + 1)) if args.quick else (b.runs * (1 + len(SIZES) + 3 + 1 + 1) + 1)
+        steps = (b.runs * (1 + 1 + 1 + 1) + 4) if args.quick else (b.runs * (1 + len(SIZES) + 3 + 1 + 1) + 1 + 4)
         with tqdm(total=steps, unit="step", file=sys.stderr) as bar:
             b.bar = bar
             b.saturation()
+            b.durability()
             b.latency()
             b.overload()
             if not args.quick:

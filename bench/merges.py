@@ -30,7 +30,7 @@ import msgspec
 from bench.payloads import make_event
 from fragstats.migrations import migrate_clickhouse
 from ingest.decode import validate
-from ingest.pipeline import INSERT_SETTINGS
+from ingest.inserter import INSERT_SETTINGS
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 

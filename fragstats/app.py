@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 pipeline = Pipeline(settings, engines.writer_clients(settings.writers), metrics, data_dir,
                                     MatchContexts(engines.redis))
                 # Reads the write-ahead log: what a crash left unstored is stored before new batches.
-                await asyncio.to_thread(pipeline.open)
+                await pipeline.open()
             app.state.pipeline = pipeline
             live = LiveState(engines.redis, settings.live_ttl_s, metrics.live_servers.set)
             pipeline.after_commit.append(live.update)

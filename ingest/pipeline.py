@@ -136,14 +136,14 @@ class Pipeline:
 
     # ---- start-up ----------------------------------------------------------
 
-    def open(self) -> None:
-        """Check the disk and read the write-ahead log (blocking; before serving). What the log
-        holds that is not stored is re-inserted first by `start()`. Raises OSError when the data
-        dir cannot be written."""
-        self.disk.check()
+    async def open(self) -> None:
+        """Check the disk and read the write-ahead log (before serving; the file work runs in a
+        worker thread). What the log holds that is not stored is re-inserted first by `start()`.
+        Raises OSError when the data dir cannot be written."""
+        await asyncio.to_thread(self.disk.check)
         if self.wal is None:
             return
-        recovered = self.wal.open()
+        recovered = await asyncio.to_thread(self.wal.open)
         chunks = {lsn: Chunk(events, payload, *notable_of(payload), lsn=lsn)
                   for lsn, (events, payload) in recovered.chunks.items()}
         for token, lsns in recovered.batches:  # begun before the crash: the same batch, the same token
