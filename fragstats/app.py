@@ -20,7 +20,7 @@ from starlette.routing import Route
 from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.engines import open_engines
-from fragstats.errors import http_exception_handler, unhandled_exception_handler
+from fragstats.errors import ErrorAnswerMiddleware, http_exception_handler, unhandled_exception_handler
 from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
 from fragstats.migrations import migrate_all
 from fragstats.settings import Settings
@@ -112,7 +112,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics)],
+        # Metrics outermost, so that they count the 500 that ErrorAnswerMiddleware answers.
+        middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics), Middleware(ErrorAnswerMiddleware)],
         exception_handlers={HTTPException: http_exception_handler, Exception: unhandled_exception_handler},
         lifespan=lifespan,
     )

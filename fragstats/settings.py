@@ -32,6 +32,8 @@ class Settings(BaseSettings):
 
     # Ingest: sizes in events or bytes, times in ms.
     max_body_bytes: int = Field(8 * 1024 * 1024, description="Largest accepted request body, after gzip decompression (bytes).")
+    max_json_depth: int = Field(32, ge=1, description="Deepest nesting of arrays/objects in one JSON document (an organiser/admin body, or one ingest event: an array item or an NDJSON line), in levels: a flat object is 1; deeper: 400 too_deep.")
+    max_api_body_bytes: int = Field(1024 * 1024, ge=1, description="Largest request body of every route but ingest (organiser/admin JSON, CSV imports), in bytes; larger: 413.")
     queue_capacity: int = Field(200_000, description="Bounded ingest queue, in events; a request that does not fit is shed (429).")
     batch_size: int = Field(100_000, description="A batch writer flushes at this many events ...")
     flush_interval_ms: int = Field(2000, description="... or after this many ms since the batch's first event (few large inserts: what ClickHouse wants; measured in bench/).")
