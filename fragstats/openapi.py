@@ -131,7 +131,8 @@ def _operation(route: Route, method: str, path: str) -> dict:
                 "summary": op_summary, "description": doc, "parameters": []}
     for name, conv in route.param_convertors.items():
         typ = "integer" if isinstance(conv, IntegerConvertor) else "number" if isinstance(conv, FloatConvertor) else "string"
-        schema = {"type": typ, "minimum": 0} if typ == "integer" else {"type": typ}  # `{x:int}` is digits only
+        # `{x:int}` is digits only, and every such parameter is a Postgres `integer` id (fragstats.params).
+        schema = {"type": typ, "minimum": 0, "maximum": INT4_MAX} if typ == "integer" else {"type": typ}
         op["parameters"].append({"name": name, "in": "path", "required": True, "schema": schema})
     if method == "GET":
         op["parameters"] += query_parameters(doc)
