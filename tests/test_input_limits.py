@@ -297,3 +297,14 @@ async def test_participant_csv_that_python_cannot_read_is_422(client, csv_body):
                              headers={**ADMIN, "Content-Type": "text/csv"})
     assert resp.status_code == 422, resp.text
     assert resp.json()["error"] == "invalid_settings"
+
+
+async def test_time_zone_name_too_long_for_a_file_name_is_422(client):
+    """zoneinfo opens a file named after the zone: a 5,000-character name raised OSError (500)."""
+    tid = (await client.post("/api/v1/tournaments", json={"name": "tz cup", "format": "single_elimination"},
+                             headers=ADMIN)).json()["id"]
+    resp = await client.put(f"/api/v1/tournaments/{tid}/event", json={"timezone": "a" * 5000}, headers=ADMIN)
+    assert resp.status_code == 422 and resp.json()["error"] == "invalid_time", resp.text
+    assert (await client.put(f"/api/v1/tournaments/{tid}/event", json={}, headers=ADMIN)).status_code == 200
+    resp = await client.get(f"/api/v1/tournaments/{tid}/event", params={"tz": "a" * 5000})
+    assert resp.status_code == 422 and resp.json()["error"] == "invalid_time", resp.text
