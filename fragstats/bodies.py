@@ -14,6 +14,8 @@ object is 1 and `[{"a": [1]}]` is 3.
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 from starlette.requests import Request
 
@@ -21,6 +23,10 @@ from fragstats.errors import ApiError
 from fragstats.settings import Settings
 
 DEFAULT_MAX_DEPTH: int = Settings.model_fields["max_json_depth"].default
+# `\u0000` escaped in a JSON string (an odd number of backslashes before `u0000`): Postgres `text` and
+# `jsonb` cannot hold U+0000, and every non-ingest body ends up in Postgres.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+NUL_DETAIL = "strings must not contain U+0000 (NUL): Postgres cannot store it"
 _CONTAINERS = frozenset({dict, list})
 _decoder = msgspec.json.Decoder()
 
@@ -100,7 +106,8 @@ async def read_json(request: Request, typ: type) -> object:
 
     Limits (settings): `FRAGSTATS_MAX_API_BODY_BYTES` bytes, `FRAGSTATS_MAX_JSON_DEPTH` levels.
     An empty body reads as `{}`. Raises ApiError 413 `body_too_large`, 400 `malformed_json` or
-    `too_deep`, 422 `invalid_body` (wrong shape; the message names the field, e.g. `$.name`).
+    `too_deep`, 422 `invalid_body` (wrong shape; the message names the field, e.g. `$.name`; or a
+    string holding U+0000).
     """
     settings = request.app.state.settings
     body = await read_body(request, settings.max_api_body_bytes)
@@ -108,6 +115,8 @@ async def read_json(request: Request, typ: type) -> object:
         doc = loads(body or b"{}", settings.max_json_depth)
     except JsonError as exc:
         raise ApiError(400, exc.code, exc.detail) from None
+    if b"\\u0000" in body and _NUL_ESCAPE.search(body):
+        raise ApiError(422, "invalid_body", NUL_DETAIL)
     try:
         return msgspec.convert(doc, typ)
     except msgspec.ValidationError as exc:
@@ -116,6 +125,9 @@ async def read_json(request: Request, typ: type) -> object:
 
 async def read_text(request: Request) -> str:
     """A text body (CSV imports) of at most `FRAGSTATS_MAX_API_BODY_BYTES` bytes, decoded as UTF-8
-    (undecodable bytes become U+FFFD). Raises ApiError 413 `body_too_large`."""
+    (undecodable bytes become U+FFFD). Raises ApiError 413 `body_too_large`, 422 `invalid_body` for
+    a NUL character."""
     body = await read_body(request, request.app.state.settings.max_api_body_bytes)
+    if b"\x00" in body:
+        raise ApiError(422, "invalid_body", NUL_DETAIL)
     return body.decode("utf-8", errors="replace")

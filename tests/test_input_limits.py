@@ -308,3 +308,30 @@ async def test_time_zone_name_too_long_for_a_file_name_is_422(client):
     assert (await client.put(f"/api/v1/tournaments/{tid}/event", json={}, headers=ADMIN)).status_code == 200
     resp = await client.get(f"/api/v1/tournaments/{tid}/event", params={"tz": "a" * 5000})
     assert resp.status_code == 422 and resp.json()["error"] == "invalid_time", resp.text
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/api/v1/servers", {"name": "a\u0000b"}),
+    ("/api/v1/keys", {"name": "k\u0000"}),
+    ("/api/v1/tournaments", {"name": "t", "format": "swiss", "settings": {"x\u0000": 1}}),
+])
+async def test_nul_in_a_json_string_is_422_not_a_postgres_error(client, path, body):
+    """Postgres `text`/`jsonb` refuse U+0000 (CharacterNotInRepertoireError: a 500 before)."""
+    resp = await client.post(path, json=body, headers=ADMIN)
+    assert resp.status_code == 422 and "U+0000" in resp.json()["detail"], resp.text
+    # An escaped backslash followed by the letters u0000 is no NUL: read as usual.
+    resp = await client.post("/api/v1/servers", content=b'{"name": "x\\\\u0000"}', headers=ADMIN)
+    assert resp.status_code == 201 and resp.json()["name"] == "x\\u0000"
+
+
+async def test_nul_in_a_participants_csv_is_422(client):
+    resp = await client.post("/api/v1/tournaments/1/registrations/import", content=b"name,player_id\na,b\x00c\n",
+                             headers={**ADMIN, "Content-Type": "text/csv"})
+    assert resp.status_code == 422 and "U+0000" in resp.json()["detail"]
+
+
+async def test_event_capacity_beyond_an_integer_column_is_422(client):
+    tid = (await client.post("/api/v1/tournaments", json={"name": "cap cup", "format": "single_elimination"},
+                             headers=ADMIN)).json()["id"]
+    resp = await client.put(f"/api/v1/tournaments/{tid}/event", json={"capacity": 2**40}, headers=ADMIN)
+    assert resp.status_code == 422 and "capacity must be 2..100000" in resp.json()["detail"], resp.text
