@@ -10,6 +10,10 @@ recursion limit: msgspec issue #1033), so the depth of a decoded document is mea
 
 Depth: a scalar is 0 levels, an array or object is 1 + the deepest of its members; so a flat
 object is 1 and `[{"a": [1]}]` is 3.
+
+Size: `FRAGSTATS_MAX_API_BODY_BYTES` (1 MiB) for every route but ingest (which has its own, larger
+`FRAGSTATS_MAX_BODY_BYTES`). U+0000 in a string is refused (422): Postgres `text`/`jsonb` cannot
+store it, and every non-ingest body ends up there.
 """
 
 from __future__ import annotations
@@ -23,8 +27,7 @@ from fragstats.errors import ApiError
 from fragstats.settings import Settings
 
 DEFAULT_MAX_DEPTH: int = Settings.model_fields["max_json_depth"].default
-# `\u0000` escaped in a JSON string (an odd number of backslashes before `u0000`): Postgres `text` and
-# `jsonb` cannot hold U+0000, and every non-ingest body ends up in Postgres.
+# `\u0000` escaped in a JSON string: an odd number of backslashes before `u0000`.
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 NUL_DETAIL = "strings must not contain U+0000 (NUL): Postgres cannot store it"
 _CONTAINERS = frozenset({dict, list})
