@@ -21,7 +21,7 @@ from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.auth_failures import FailedAuth
 from fragstats.engines import open_engines, startup_step
-from fragstats.errors import http_exception_handler, unhandled_exception_handler
+from fragstats.errors import ErrorAnswerMiddleware, http_exception_handler, unhandled_exception_handler
 from fragstats.http import client_disconnect_handler
 from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
 from fragstats.migrations import migrate_all
@@ -120,7 +120,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics)],
+        # Metrics outermost, so that they count the 500 that ErrorAnswerMiddleware answers.
+        middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics), Middleware(ErrorAnswerMiddleware)],
         exception_handlers={HTTPException: http_exception_handler, ClientDisconnect: client_disconnect_handler,
                             Exception: unhandled_exception_handler},
         lifespan=lifespan,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+log = logging.getLogger("fragstats")
 
 
 class ApiError(HTTPException):
@@ -41,3 +45,39 @@ class StartupError(Exception):
     a full disk, an engine that will not start or answer). Its message is one sentence saying what
     failed, where, and the system's reason; `fragstats serve` prints it without a traceback and
     exits 1."""
+
+
+class ErrorAnswerMiddleware:
+    """Pure ASGI middleware: an exception that escaped a route is answered with the JSON 500 above,
+    its traceback logged, and the keep-alive connection kept open.
+
+    Why: Starlette's `ServerErrorMiddleware` sends its 500 and then always re-raises (so that the
+    server may log it); uvicorn, seeing an exception after the response started, closes the
+    connection (`RequestResponseCycle.run_asgi`), so the client's next request on that connection
+    failed. Here the exception ends with the answer. When the response had already started (a
+    stream broken half-way) the exception is re-raised: that connection cannot carry a
+    well-formed next response and must close.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error answering %s %s", scope.get("method"), scope.get("path"))
+            await error_response(500, "internal_error", "internal error; see the server log")(scope, receive, send)

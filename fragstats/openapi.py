@@ -1,13 +1,15 @@
 """OpenAPI 3.1 generated from the code: the app's routes (paths, methods, path parameter types), their
 docstrings (summary, description, and the query parameters written in the docstring's first
-`` `GET /path?name=a|b&limit=1..500` `` block), and the ingest event schemas derived from the msgspec
-Structs of `ingest/events.py` — one declaration, no hand-kept copy.
+`` `GET /path?name=a|b&limit=1..500` `` block), the ingest event schemas derived from the msgspec
+Structs of `ingest/events.py`, and each other route's request body from the Struct its handler reads
+(`read_json(request, NewTournament)` in its source) — one declaration, no hand-kept copy.
 
 `spec(routes)` builds the document; `/openapi.json` serves it and `/docs` renders the same dict.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 
@@ -15,12 +17,16 @@ import msgspec
 from starlette.convertors import FloatConvertor, IntegerConvertor
 from starlette.routing import Route
 
+from fragstats.params import INT4_MAX
+
 INT_PARAMS = {"limit", "offset", "hours", "server_id", "owner_key_id", "after", "round", "match_id",
               "participant_id"}
 _QUERY_BLOCK = re.compile(r"`[^`]*?\?([^`]*)`", re.S)
 _CONVERTED = re.compile(r"\{(\w+):\w+\}")
 _ADMIN_DOC = re.compile(r"\((?:admin|owner or admin|organiser or admin)\b")  # how docstrings say who may call
 _OPS_PATHS = {"/health", "/ready", "/metrics"}
+_READS_JSON = re.compile(r"\bread_json\(request,\s*([^)]+?)\)")
+_READS_TEXT = re.compile(r"\bread_text\(request\)")
 ERROR_SCHEMA = {
     "type": "object", "required": ["error", "detail"],
     "properties": {"error": {"type": "string", "description": "machine-readable code, e.g. invalid_parameter"},
@@ -58,7 +64,8 @@ def query_parameters(doc: str) -> list[dict]:
         elif "|" in values:
             schema = {"type": "string", "enum": values.split("|")}
         elif name in INT_PARAMS:
-            schema = {"type": "integer", "minimum": 0}
+            # The ranges fragstats.params enforces: ids and offsets are Postgres `integer`s.
+            schema = {"type": "integer", "minimum": 0, "maximum": INT4_MAX}
         param = {"name": name, "in": "query", "required": False, "schema": schema}
         if name == "type":
             param.update(explode=True, schema={"type": "array", "items": {"type": "string"}})
@@ -85,6 +92,30 @@ def event_schemas() -> tuple[dict, dict]:
     return body, components
 
 
+@functools.cache  # reading the source costs ~0.5 ms a route; `/openapi.json` and `/docs` ask per request
+def request_body(endpoint) -> tuple[dict | None, list]:
+    """(OpenAPI `requestBody` of a non-ingest route, the Struct types it names) read from the
+    handler's source: `read_json(request, T)` gives `application/json` with T's schema (any JSON
+    object when T is not a plain name, e.g. `dict[str, Any]`), `read_text(request)` a `text/csv` body;
+    (None, []) for a route that reads no body. Cached: treat the answer as read-only."""
+    fn = inspect.unwrap(endpoint)
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return None, []
+    if _READS_TEXT.search(source):
+        return {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}, []
+    m = _READS_JSON.search(source)
+    if not m:
+        return None, []
+    typ = fn.__globals__.get(m.group(1).strip())
+    if isinstance(typ, type) and issubclass(typ, msgspec.Struct):
+        schema, types = {"$ref": f"#/components/schemas/{typ.__name__}"}, [typ]
+    else:
+        schema, types = {"type": "object"}, []
+    return {"required": False, "content": {"application/json": {"schema": schema}}}, types
+
+
 def summary_of(doc: str) -> str:
     """A one-line summary: the docstring's first words after its leading `METHOD /path...` block (from
     the next paragraph when the block stands alone), up to the first sentence end, at most 160 chars."""
@@ -102,7 +133,9 @@ def _operation(route: Route, method: str, path: str) -> dict:
                 "summary": op_summary, "description": doc, "parameters": []}
     for name, conv in route.param_convertors.items():
         typ = "integer" if isinstance(conv, IntegerConvertor) else "number" if isinstance(conv, FloatConvertor) else "string"
-        op["parameters"].append({"name": name, "in": "path", "required": True, "schema": {"type": typ}})
+        # `{x:int}` is digits only, and every such parameter is a Postgres `integer` id (fragstats.params).
+        schema = {"type": typ, "minimum": 0, "maximum": INT4_MAX} if typ == "integer" else {"type": typ}
+        op["parameters"].append({"name": name, "in": "path", "required": True, "schema": schema})
     if method == "GET":
         op["parameters"] += query_parameters(doc)
     tag = op["tags"][0]
@@ -125,8 +158,12 @@ def _operation(route: Route, method: str, path: str) -> dict:
                                          "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/Event"}},
                                          "application/x-www-form-urlencoded": {}}}
         op["responses"]["202"] = op["responses"].pop("200")
-    elif _ADMIN_DOC.search(doc[:400]):
-        op["security"] = [{"bearer": []}]
+    else:
+        body, _ = request_body(route.endpoint)
+        if body is not None and method != "GET":
+            op["requestBody"] = body
+        if _ADMIN_DOC.search(doc[:400]):
+            op["security"] = [{"bearer": []}]
     if not op["parameters"]:
         del op["parameters"]
     return op
@@ -142,6 +179,8 @@ def spec(routes) -> dict:
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
             paths.setdefault(path, {})[method.lower()] = _operation(route, method, path)
     body, events = event_schemas()
+    bodies = [t for route in routes if isinstance(route, Route) for t in request_body(route.endpoint)[1]]
+    _, body_components = msgspec.json.schema_components(bodies, ref_template="#/components/schemas/{name}")
     tags = sorted({op["tags"][0] for ops in paths.values() for op in ops.values()})
     return {
         "openapi": "3.1.0",
@@ -151,7 +190,7 @@ def spec(routes) -> dict:
         "tags": [{"name": t} for t in tags],
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA, "IngestBody": body, **events},
+            "schemas": {"Error": ERROR_SCHEMA, "IngestBody": body, **events, **body_components},
             "securitySchemes": {
                 "serverToken": {"type": "apiKey", "in": "header", "name": "X-Server-Token",
                                 "description": "a game server's token (`POST /api/v1/servers`)"},

@@ -8,7 +8,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from fragstats.auth import TOKEN_PREFIX_KEY, TOKEN_PREFIX_SERVER, new_token, token_hash
+from fragstats.bodies import read_json
 from fragstats.errors import ApiError
+from fragstats.params import path_id
 
 
 class NewServer(msgspec.Struct, forbid_unknown_fields=True):
@@ -22,17 +24,6 @@ class NewKey(msgspec.Struct, forbid_unknown_fields=True):
 
 
 KNOWN_SCOPES = frozenset({"tournaments"})
-
-
-async def read_json(request: Request, typ: type) -> object:
-    """Decode a JSON body into `typ`; raises ApiError 400 (malformed) or 422 (wrong shape), naming the field."""
-    body = await request.body()
-    try:
-        return msgspec.json.decode(body or b"{}", type=typ)
-    except msgspec.ValidationError as exc:
-        raise ApiError(422, "invalid_body", str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
 
 
 def _server_json(row) -> dict:
@@ -72,7 +63,7 @@ async def revoke_server(request: Request) -> Response:
     """`DELETE /api/v1/servers/{server_id}` (admin): revoke the server's token; its data stays.
     204 when revoked, 404 when no such (unrevoked) server."""
     request.app.state.auth.require_admin(request)
-    server_id = request.path_params["server_id"]
+    server_id = path_id(request.path_params, "server_id")
     row = await request.app.state.engines.pg.fetchrow(
         "UPDATE servers SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id", server_id)
     if row is None:

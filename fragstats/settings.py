@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, description="Largest accepted request body, after gzip decompression (bytes).")
     max_event_bytes: int = Field(64 * 1024, description="Largest event, its JSON text after gzip decompression (bytes); a larger one is rejected alone (`too_large`).")
     max_reading_bytes: int = Field(64 * 1024 * 1024, description="Request bodies being read and decoded at once, all connections together (bytes); a request past it is shed (429) before its body is read.")
+    max_json_depth: int = Field(32, ge=1, description="Deepest nesting of arrays/objects in one JSON document (an organiser/admin body, or one ingest event: an array item or an NDJSON line), in levels: a flat object is 1; deeper: 400 too_deep.")
+    max_api_body_bytes: int = Field(1024 * 1024, ge=1, description="Largest request body of every route but ingest (organiser/admin JSON, CSV imports), in bytes; larger: 413.")
     queue_capacity: int = Field(200_000, description="Bounded ingest queue, in events; a request that does not fit is shed (429).")
     queue_capacity_bytes: int = Field(128 * 1024 * 1024, description="The same queue's bound in bytes of encoded events; a request that does not fit is shed (429).")
     batch_size: int = Field(100_000, description="A batch writer flushes at this many events ...")

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
+from fragstats.bodies import DEFAULT_MAX_DEPTH, depth_exceeds, too_deep_detail
 from ingest.events import ALIASES, STRUCTS, UNKNOWN_WIRE_FIELDS, WIRE_FIELDS, EventUnion, UnknownEvent, column_type
 from ingest.secrets import seal_extra
 
@@ -98,21 +99,34 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
     return out
 
 
-def split_items(body: bytes, mtype: str) -> tuple[list, list[Rejection]]:
-    """Body -> items (dicts, or anything for later rejection) plus rejections of unreadable lines.
+def split_items(body: bytes, mtype: str, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[list, list[Rejection]]:
+    """Body -> items (dicts, or anything for later rejection) plus rejections of unreadable items.
 
-    Raises BodyError 415 for an unsupported media type, 400 for a JSON body that does not parse.
+    Each event (an item of a JSON array, or an NDJSON line) may nest at most `max_depth` levels of
+    arrays/objects (`FRAGSTATS_MAX_JSON_DEPTH`; a flat event is 1); a deeper one is rejected on its
+    own (`too_deep`), as is an NDJSON line that is not valid JSON (`malformed`) or not an object
+    (`not_an_object`), keeping the client's indexes (a rejected line holds `None`).
+
+    Raises BodyError 415 for an unsupported media type, 400 `malformed_json` for a JSON body that
+    does not parse or is neither an array nor an object, 400 `too_deep` for one nested too deep to
+    be read at all (past Python's recursion limit, ~1,000 levels).
     """
     if mtype in JSON_TYPES:
         try:
             doc = _json_decoder.decode(body)
         except msgspec.DecodeError as exc:
             raise BodyError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
-        if isinstance(doc, list):
-            return doc, []
+        except RecursionError:
+            raise BodyError(400, "too_deep", f"body is {too_deep_detail(max_depth)}") from None
         if isinstance(doc, dict):
-            return [doc], []
-        raise BodyError(400, "malformed_json", "body must be a JSON array of events or one event object")
+            doc = [doc]
+        elif not isinstance(doc, list):
+            raise BodyError(400, "malformed_json", "body must be a JSON array of events or one event object")
+        # One walk of the whole body (the array adds a level); only when it is too deep, find which events.
+        if not depth_exceeds(doc, max_depth + 1):
+            return doc, []
+        return doc, [Rejection(i, None, too_deep_detail(max_depth), "too_deep")
+                     for i, item in enumerate(doc) if depth_exceeds(item, max_depth)]
     if mtype in NDJSON_TYPES:
         items: list = []
         bad: list[Rejection] = []
@@ -120,10 +134,21 @@ def split_items(body: bytes, mtype: str) -> tuple[list, list[Rejection]]:
             if not line.strip():
                 continue
             try:
-                items.append(_json_decoder.decode(line))
+                item = _json_decoder.decode(line)
             except msgspec.DecodeError as exc:
                 bad.append(Rejection(len(items), None, f"line is not valid JSON: {exc}", "malformed"))
-                items.append(None)  # keep indexes aligned with the client's lines
+            except RecursionError:
+                bad.append(Rejection(len(items), None, too_deep_detail(max_depth), "too_deep"))
+            else:
+                if type(item) is not dict:
+                    bad.append(Rejection(len(items), None, "each NDJSON line must be one event object",
+                                         "not_an_object"))
+                elif depth_exceeds(item, max_depth):
+                    bad.append(Rejection(len(items), None, too_deep_detail(max_depth), "too_deep"))
+                else:
+                    items.append(item)
+                    continue
+            items.append(None)  # keep indexes aligned with the client's lines
         return items, bad
     if mtype in FORM_TYPES:
         try:
@@ -262,7 +287,12 @@ def validate(items: list, server_id: int, received_s: float | None = None,
 
 def decode_fast(body: bytes, mtype: str) -> list | None:
     """Every event of a JSON / NDJSON body typed in one C call, or None when any event needs the
-    per-event path (an invalid value, an unknown type or key, a `map` alias, a form body)."""
+    per-event path (an invalid value, an unknown type or key, a `map` alias, a form body, a line
+    that is not one event object, nesting past the recursion limit while looking for `type`).
+
+    The typed events are flat (unknown keys are refused), so nothing that gets through here can be
+    nested deeper than `FRAGSTATS_MAX_JSON_DEPTH`.
+    """
     try:
         if mtype in JSON_TYPES:
             first = body.lstrip()[:1]
@@ -271,8 +301,9 @@ def decode_fast(body: bytes, mtype: str) -> list | None:
             if first == b"{":
                 return [_fast_one.decode(body)]
         elif mtype in NDJSON_TYPES:
-            return _fast_many.decode_lines(body)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+            # `decode_lines` types each line as the decoder's type: one event, not a list of them.
+            return _fast_one.decode_lines(body)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         pass
     return None
 
@@ -311,12 +342,13 @@ def oversized_events(body: bytes, mtype: str, limit: int) -> dict[int, int]:
 
 
 def decode_events(body: bytes, mtype: str, server_id: int, received_s: float | None = None,
-                  max_event_bytes: int = 0) -> tuple[int, Verdicts]:
+                  max_event_bytes: int = 0, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[int, Verdicts]:
     """A whole (already decompressed) body -> (number of items, verdicts).
 
     Known-good bodies take the fast path; anything else is read event by event so each bad event
     gets its own index, field and reason and its valid neighbours are kept. An event whose JSON
-    text is over `max_event_bytes` (0: no limit) is rejected as `too_large`. Raises BodyError.
+    text is over `max_event_bytes` (0: no limit) is rejected as `too_large`, one nested deeper than
+    `max_depth` levels as `too_deep`. Raises BodyError.
     """
     received_s = round(time.time() if received_s is None else received_s, 3)
     oversized = oversized_events(body, mtype, max_event_bytes) if max_event_bytes else {}
@@ -329,7 +361,7 @@ def decode_events(body: bytes, mtype: str, server_id: int, received_s: float | N
                 stamped = []
             if stamped:
                 return len(stamped), Verdicts(accepted=stamped)
-    items, unreadable = split_items(body, mtype)
+    items, unreadable = split_items(body, mtype, max_depth)
     unreadable_at = {r.index for r in unreadable}
     too_large = [Rejection(index, None, f"event is {size} bytes; the limit is {max_event_bytes} bytes",
                            "too_large") for index, size in oversized.items() if index not in unreadable_at]

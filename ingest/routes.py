@@ -184,7 +184,8 @@ async def _ingest(request: Request, server_id: int, retry_after: dict) -> Respon
                     raise Shed()
                 held[0] += len(body)
             del raw
-            n_items, verdicts = decode_events(body, mtype, server_id, max_event_bytes=settings.max_event_bytes)
+            n_items, verdicts = decode_events(body, mtype, server_id, max_event_bytes=settings.max_event_bytes,
+                                              max_depth=settings.max_json_depth)
             del body
         except BodyError as exc:
             metrics.events_rejected.labels(exc.code).inc()

@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from fragstats.errors import ApiError
+from fragstats.params import path_id
 
 FEED = "fragstats:live:feed"
 MATCHES = "fragstats:live:matches"
@@ -95,7 +96,7 @@ async def server_live_route(request: Request) -> Response:
     """`GET /api/v1/servers/{server_id}/live`: that server's status and active matches; 404 when it sent
     nothing within the live TTL."""
     state = request.app.state
-    server_id = request.path_params["server_id"]
+    server_id = path_id(request.path_params, "server_id")
     status = await live_server(state.engines.redis, server_id, state.settings.live_ttl_s)
     if status is None:
         raise ApiError(404, "not_found", f"server {server_id} has sent nothing recently")

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from query.params import int_param
+from fragstats.params import int_param
+from query.params import server_id_param
 from query.stats import _clean, _iso
 
 MAX_HOURS = 24 * 14
@@ -104,9 +105,8 @@ async def overview_route(request: Request) -> Response:
     totals are all-time and site-wide. 400 for a bad parameter."""
     q = request.query_params
     engines = request.app.state.engines
-    hours = int_param(q, "hours", 48, lo=1, hi=MAX_HOURS)
-    totals, activity = await asyncio.gather(
-        site_totals(engines), hourly_activity(engines, hours=hours, server_id=int_param(q, "server_id", None, lo=1)))
+    hours, server_id = int_param(q, "hours", 48, lo=1, hi=MAX_HOURS), server_id_param(q)
+    totals, activity = await asyncio.gather(site_totals(engines), hourly_activity(engines, hours=hours, server_id=server_id))
     return Response(msgspec.json.encode({"totals": totals, "activity": activity}), media_type="application/json")
 
 

@@ -25,7 +25,8 @@ from fragstats import web
 from fragstats.web import page, path_segment, plain_name, render, wants_fragment
 from fragstats.web import url as _url
 from query import live, overview, stats, svg
-from query.params import PERIODS, choice_param, int_param, period_start
+from fragstats.params import int_param
+from query.params import PERIODS, choice_param, offset_param, period_start, server_id_param
 
 HERE = Path(__file__).resolve().parent
 web.add_templates(HERE / "templates")
@@ -128,9 +129,9 @@ def _board_params(request: Request) -> dict:
         "period": choice_param(q, "period", PERIODS, "all"),
         "weapon": q.get("weapon") or None,
         "map": q.get("map") or None,
-        "server_id": int_param(q, "server_id", None, lo=1),
+        "server_id": server_id_param(q),
         "limit": int_param(q, "limit", PAGE_SIZE, lo=1, hi=500),
-        "offset": int_param(q, "offset", 0, lo=0),
+        "offset": offset_param(q),
     }
 
 
@@ -241,8 +242,8 @@ async def match_page(request: Request) -> Response:
 async def matches_page(request: Request) -> Response:
     """`GET /matches?server_id=&map=&offset=`: matches, newest first, with paging links."""
     q = request.query_params
-    server_id, map_name = int_param(q, "server_id", None, lo=1), q.get("map") or None
-    offset = int_param(q, "offset", 0, lo=0)
+    server_id, map_name = server_id_param(q), q.get("map") or None
+    offset = offset_param(q)
     body = await stats.list_matches(request.app.state.engines, server_id=server_id, map_name=map_name,
                                     limit=PAGE_SIZE, offset=offset)
     link = {"server_id": server_id, "map": map_name}

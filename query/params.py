@@ -1,28 +1,17 @@
-"""Query-string parsing shared by the read routes: one place for limits, periods and their errors."""
+"""Query-string parsing shared by the read routes: one place for limits, periods and their errors.
+
+Integers go through `fragstats.params.int_param` (bounded, 400 naming the parameter and its range).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from fragstats.errors import ApiError
+from fragstats.params import INT4_MAX, MAX_OFFSET, int_param
 
 PERIODS = {"all": None, "day": 0, "week": 6, "month": 29}
 MAX_LIMIT = 500
-
-
-def int_param(params, name: str, default: int | None, *, lo: int = 0, hi: int | None = None) -> int | None:
-    """An integer query parameter within [lo, hi]; raises ApiError 400 naming the parameter."""
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name} must be an integer, got {raw!r}") from None
-    if value < lo or (hi is not None and value > hi):
-        raise ApiError(400, "invalid_parameter", f"{name} must be between {lo} and {hi}")
-    return value
-
 
 def choice_param(params, name: str, choices, default: str) -> str:
     """A query parameter from a fixed set; raises ApiError 400 listing the choices."""
@@ -32,9 +21,19 @@ def choice_param(params, name: str, choices, default: str) -> str:
     return value
 
 
+def offset_param(params) -> int:
+    """`offset` (0..`MAX_OFFSET`, default 0)."""
+    return int_param(params, "offset", 0, lo=0, hi=MAX_OFFSET)
+
+
+def server_id_param(params) -> int | None:
+    """`server_id` (1..2^31-1: a Postgres `serial`, stored as `UInt32` in ClickHouse), or None."""
+    return int_param(params, "server_id", None, lo=1, hi=INT4_MAX)
+
+
 def paging(params) -> tuple[int, int]:
-    """`limit` (1..500, default 50) and `offset` (>= 0, default 0)."""
-    return int_param(params, "limit", 50, lo=1, hi=MAX_LIMIT), int_param(params, "offset", 0, lo=0)
+    """`limit` (1..500, default 50) and `offset` (0..`MAX_OFFSET`, default 0)."""
+    return int_param(params, "limit", 50, lo=1, hi=MAX_LIMIT), offset_param(params)
 
 
 def period_start(period: str, today: dt.date | None = None) -> dt.date | None:

@@ -11,7 +11,8 @@ from starlette.routing import Route
 
 from query import live, pages, stats
 from query.cache import StaleWhileRevalidate
-from query.params import PERIODS, choice_param, int_param, paging, period_start
+from fragstats.params import int_param
+from query.params import PERIODS, choice_param, offset_param, paging, period_start, server_id_param
 
 
 def _json(body: dict) -> Response:
@@ -42,7 +43,7 @@ async def leaderboard(request: Request) -> Response:
     q = request.query_params
     stat = choice_param(q, "stat", [*stats.LEADERBOARD_STATS, "rating"], "kills")
     period = choice_param(q, "period", PERIODS, "all")
-    server_id = int_param(q, "server_id", None, lo=1)
+    server_id = server_id_param(q)
     limit, offset = paging(q)
     if stat == "rating":
         # Ratings live with the tournaments (OpenSkill, Postgres); the kernel hands us their reader
@@ -59,7 +60,7 @@ async def leaderboard(request: Request) -> Response:
 async def _board_by(request: Request, param: str, board) -> Response:
     """A per-weapon or per-map board: the path parameter `param`, `server_id`, paging, one cache key."""
     limit, offset = paging(request.query_params)
-    value, server_id = request.path_params[param], int_param(request.query_params, "server_id", None, lo=1)
+    value, server_id = request.path_params[param], server_id_param(request.query_params)
     body = await _cached(request, (board.__name__, value, server_id, limit, offset),
                          lambda: board(request.app.state.engines, value, server_id=server_id, limit=limit,
                                        offset=offset))
@@ -107,7 +108,7 @@ async def matches(request: Request) -> Response:
     """`GET /api/v1/stats/matches?server_id=&map_name=&limit=&offset=`: matches, newest first."""
     q = request.query_params
     limit, offset = paging(q)
-    body = await stats.list_matches(request.app.state.engines, server_id=int_param(q, "server_id", None, lo=1),
+    body = await stats.list_matches(request.app.state.engines, server_id=server_id_param(q),
                                     map_name=q.get("map_name") or None, limit=limit, offset=offset)
     return _json({"limit": limit, "offset": offset, **body})
 
@@ -122,7 +123,7 @@ async def match_timeline(request: Request) -> Response:
     the match's events in game-clock order (default limit 1000)."""
     q = request.query_params
     limit = int_param(q, "limit", 1000, lo=1, hi=10_000)
-    offset = int_param(q, "offset", 0, lo=0)
+    offset = offset_param(q)
     body = await stats.match_timeline(request.app.state.engines, request.path_params["match_id"],
                                       types=q.getlist("type") or None, limit=limit, offset=offset)
     return _json({"limit": limit, "offset": offset, **body})

@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from fragstats.auth import Principal, new_token
 from fragstats.errors import ApiError
-from fragstats.servers import read_json
+from fragstats.bodies import read_json
 
 from . import event_store, lifecycle, ratings, registration, schedule, seeds, store, webhooks
 from .errors import InvalidSettings, StageError

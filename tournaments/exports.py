@@ -131,8 +131,17 @@ def rebuild(doc: dict, *, actor: str, at) -> Tournament:
 def parse_participants_csv(text: str) -> list[dict]:
     """Rows of a participants CSV as registration bodies ``{"name", "tag", "seed", "player_id",
     "members": [{"name", "player_id", "substitute"}]}``. Raises ``InvalidSettings`` (422) naming the
-    line for a missing ``name`` column or value, or a seed that is not a positive integer."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    line for a missing ``name`` column or value, a seed that is not a positive integer, or text the
+    ``csv`` module cannot read (e.g. a bare carriage return inside a field)."""
+    # newline="": the csv module reads line ends itself (its documented way to open a file).
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _participant_rows(reader)
+    except csv.Error as exc:
+        raise InvalidSettings(f"line {reader.line_num}: not readable as CSV: {exc}") from None
+
+
+def _participant_rows(reader: csv.DictReader) -> list[dict]:
     if reader.fieldnames is None or "name" not in [f.strip().lower() for f in reader.fieldnames]:
         raise InvalidSettings("the CSV needs a header row with a 'name' column")
     out = []
@@ -141,8 +150,9 @@ def parse_participants_csv(text: str) -> list[dict]:
         if not row.get("name"):
             raise InvalidSettings(f"line {line}: name is empty")
         seed = row.get("seed") or None
-        if seed is not None and (not seed.isdigit() or int(seed) < 1):
-            raise InvalidSettings(f"line {line}: seed must be a positive integer")
+        # ASCII digits only (str.isdigit() also takes "²", which int() refuses), and few enough for int().
+        if seed is not None and not (seed.isascii() and seed.isdigit() and len(seed) <= 9 and int(seed) >= 1):
+            raise InvalidSettings(f"line {line}: seed must be a positive integer of at most 9 digits")
         members = []
         for column, sub in (("members", False), ("substitutes", True)):
             for item in filter(None, (x.strip() for x in row.get(column, "").split(";"))):

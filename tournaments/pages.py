@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fragstats import web
-from fragstats.errors import ApiError
+from fragstats.params import MAX_OFFSET, int_param, path_id
 from fragstats.web import page, render
 
 from . import standings, store
@@ -25,7 +25,6 @@ HERE = Path(__file__).resolve().parent
 web.add_templates(HERE / "templates")
 
 PAGE_SIZE = 25
-INT4_MAX = 2**31 - 1
 
 BRACKET_TITLES = {"winners": "Winners bracket", "losers": "Losers bracket", "grand_final": "Grand final",
                   "third_place": "Third place", "round_robin": "Round robin", "swiss": "Swiss rounds",
@@ -33,16 +32,7 @@ BRACKET_TITLES = {"winners": "Winners bracket", "losers": "Losers bracket", "gra
 
 
 def _offset(request: Request) -> int:
-    raw = request.query_params.get("offset")
-    if raw in (None, ""):
-        return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"offset must be an integer, got {raw!r}") from None
-    if not 0 <= value <= INT4_MAX:
-        raise ApiError(400, "invalid_parameter", f"offset must be between 0 and {INT4_MAX}")
-    return value
+    return int_param(request.query_params, "offset", 0, lo=0, hi=MAX_OFFSET)
 
 
 @page
@@ -77,9 +67,7 @@ def bracket_view(t) -> list[dict]:
 async def tournament_page(request: Request) -> Response:
     """`GET /tournaments/{tournament_id}`: bracket (every match by bracket and round) and standings, from
     the same store and engine functions as `GET /api/v1/tournaments/{id}` and `.../standings`; 404."""
-    tid = request.path_params["tournament_id"]
-    if tid > INT4_MAX:
-        raise ApiError(404, "not_found", f"tournament {tid} does not exist")
+    tid = path_id(request.path_params, "tournament_id")
     meta, t = await store.load(request.app.state.engines.pg, tid)
     table = await asyncio.to_thread(standings.standings, t)
     people = {p.id: p for p in t.participants}

@@ -24,6 +24,7 @@ from .errors import InvalidSettings
 
 Status = Literal["pending", "registered", "waitlisted", "withdrawn", "rejected", "no_show"]
 ACTIVE = ("pending", "registered", "waitlisted")
+MAX_CAPACITY = 100_000  # as many entrants as seeds can number (`register_one`: seed 1..100000); fits `integer`
 
 
 class Member(msgspec.Struct, forbid_unknown_fields=True):
@@ -70,8 +71,8 @@ class Registration(msgspec.Struct):
 
 def check_config(cfg: EventConfig) -> None:
     """Raises ``InvalidSettings`` (422) for a config that cannot be."""
-    if cfg.capacity is not None and cfg.capacity < 2:
-        raise InvalidSettings("capacity must be at least 2 (or null for no limit)")
+    if cfg.capacity is not None and not 2 <= cfg.capacity <= MAX_CAPACITY:
+        raise InvalidSettings(f"capacity must be 2..{MAX_CAPACITY} (or null for no limit)")
     if not 1 <= cfg.roster_min <= cfg.roster_max <= 100:
         raise InvalidSettings("need 1 <= roster_min <= roster_max <= 100")
     if cfg.kind == "player" and cfg.roster_max != 1:

@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fragstats.auth import token_hash
+from fragstats.bodies import read_json, read_text
 from fragstats.errors import ApiError
-from fragstats.servers import read_json
 
 from . import event_store, exports, odds, outcomes, ratings, store, telemetry, webhooks
 from .errors import InvalidSettings, NotFound
@@ -296,7 +296,7 @@ async def import_participants(request: Request) -> Response:
     waitlist apply), all or none. 201 `{"registrations": [...], "tokens": {"<id>": "fsr_..."}}`;
     422 naming the line of a bad row; 409 after the launch."""
     principal = await _writer(request)
-    text = (await request.body()).decode("utf-8", errors="replace")
+    text = await read_text(request)
     rows = exports.parse_participants_csv(text)
     created, tokens = [], {}
     async with store.write(request.app.state.engines.pg, _tid(request)) as w:

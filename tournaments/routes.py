@@ -26,15 +26,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fragstats.auth import Principal
+from fragstats.bodies import read_json
 from fragstats.errors import ApiError
-from fragstats.servers import read_json
+from fragstats.params import INT4_MAX, int_param, path_id
 
 from . import lifecycle, results, standings, store, swiss
 from .errors import TournamentError
 from .model import FORMATS, Match, Participant, Tournament
 
 Handler = Callable[[Request], Awaitable[Response]]
-INT4_MAX = 2**31 - 1  # ids, seeds and rounds are Postgres integers
 
 
 class NewTournament(msgspec.Struct, forbid_unknown_fields=True):
@@ -88,25 +88,13 @@ def _now() -> dt.datetime:
 
 
 def _int_param(request: Request, name: str, default: int | None, lo: int = 0, hi: int = INT4_MAX) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_request", f"{name} must be an integer") from None
-    if not lo <= value <= hi:
-        raise ApiError(400, "bad_request", f"{name} must be in {lo}..{hi}")
-    return value
+    """A query integer in [lo, hi] (ids and offsets: Postgres `integer`); 400 `invalid_parameter`."""
+    return int_param(request.query_params, name, default, lo=lo, hi=hi)
 
 
 def _path_id(request: Request, name: str) -> int:
     """An id from the path; one too large to be stored cannot exist (404)."""
-    value = request.path_params[name]
-    if value > INT4_MAX:
-        what = name.removesuffix("_id")
-        raise ApiError(404, "not_found", f"{what} {value} does not exist")
-    return value
+    return path_id(request.path_params, name)
 
 
 def _tid(request: Request) -> int:

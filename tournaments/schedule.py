@@ -29,8 +29,8 @@ def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name`` (``Europe/Berlin``). Raises ``InvalidTime``."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise InvalidTime(f"unknown time zone {name!r}; use an IANA name such as 'Europe/Berlin'") from None
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: e.g. a name too long for a file name
+        raise InvalidTime(f"unknown time zone {name[:64]!r}; use an IANA name such as 'Europe/Berlin'") from None
 
 
 def parse_time(value: str, event_zone: str) -> dt.datetime:
