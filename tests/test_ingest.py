@@ -173,11 +173,11 @@ async def test_revoked_token_401(client):
 
 async def test_unknown_type_stored_with_all_keys_feeds_no_aggregate(client, app, token):
     m = new_match()
-    event = {"type": "flag_capture", "match_id": m, "timestamp": "3", "player_name": "Z", "flag": "red", "points": 5}
+    event = {"type": "bomb_planted", "match_id": m, "timestamp": "3", "player_name": "Z", "site": "A", "points": 5}
     resp = await post(client, token, json.dumps([event]).encode())
     assert resp.status_code == 202 and resp.json()["accepted"] == 1
     rows = await stored(app, m, "type, extra")
-    assert rows == [("flag_capture", {"player_name": "Z", "flag": "red", "points": "5"})]
+    assert rows == [("bomb_planted", {"player_name": "Z", "site": "A", "points": "5"})]
     in_aggregates = await app.state.engines.query(
         "SELECT count() FROM player_match WHERE match_id = {m:String}", {"m": m})
     assert in_aggregates == [(0,)]
