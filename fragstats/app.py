@@ -62,8 +62,9 @@ def _package_routes() -> list:
     # Imported here so the kernel module graph stays one-way at import time (packages -> kernel).
     from ingest.routes import routes as ingest_routes
     from query.routes import routes as query_routes
+    from uploads.routes import routes as upload_routes
 
-    routes = list(ingest_routes) + list(query_routes)
+    routes = list(ingest_routes) + list(query_routes) + list(upload_routes)
     try:
         from tournaments.routes import routes as tournament_routes
     except ImportError:  # the tournaments package may ship without its HTTP layer
@@ -103,9 +104,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pipeline.after_commit.append(live.update)
             for hook in app.state.after_commit_factories:
                 pipeline.after_commit.append(hook(app))
+            from uploads.service import UploadService
+
+            app.state.uploads = await UploadService.open(settings, engines, metrics, data_dir)
             pipeline.start()
             yield
             await drain(app)
+            await app.state.uploads.close()
         finally:
             await engines.close()
 
