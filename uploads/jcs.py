@@ -8,7 +8,8 @@ JCS spelling (`float_hook`, formatted by `rfc8785` itself: ECMAScript's shortest
 equals JCS exactly when
 
 - member names sort the same by code point as by UTF-16 code unit (JCS's order): true unless a name
-  holds a character beyond U+FFFF, so any body with a 4-byte UTF-8 sequence takes the slow path;
+  holds a character beyond U+FFFF, so any body with a 4-byte UTF-8 sequence or an escaped surrogate
+  (`\\ud83d`) takes the slow path;
 - every integer is within ±(2^53 - 1) (JCS numbers are IEEE doubles; `rfc8785` refuses larger ones):
   any body with a run of 16 or more digits takes the slow path;
 - strings are escaped alike (`"`, `\\`, the short escapes, other controls as lowercase `\\u00xx`,
@@ -27,7 +28,8 @@ import msgspec
 import rfc8785
 
 _BIG_INT = re.compile(rb"\d{16,}")
-_ASTRAL = re.compile(rb"[\xf0-\xff]")  # the lead byte of a 4-byte UTF-8 sequence
+# A character beyond U+FFFF: the lead byte of a 4-byte UTF-8 sequence, or an escaped high surrogate.
+_ASTRAL = re.compile(rb"[\xf0-\xff]|\\u[dD][89abAB]")
 _fast_decoder = msgspec.json.Decoder(float_hook=lambda text: msgspec.Raw(rfc8785.dumps(float(text))))
 _plain_decoder = msgspec.json.Decoder()
 

@@ -55,7 +55,8 @@ async def find_meter_duplicate(pg, source_hash: str | None, fingerprint: str, st
             return row
     return await pg.fetchrow(
         f"SELECT {REPORT_COLUMNS} FROM encounter_reports WHERE fingerprint = $1 AND format = 'meter'"
-        " AND started_at_ms BETWEEN $2 - $3 AND $2 + $3 ORDER BY abs(started_at_ms - $2), id LIMIT 1",
+        " AND started_at_ms BETWEEN $2::bigint - $3::bigint AND $2::bigint + $3::bigint"
+        " ORDER BY abs(started_at_ms - $2::bigint), id LIMIT 1",
         fingerprint, started_at_ms, window_ms)
 
 
