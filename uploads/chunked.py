@@ -17,7 +17,6 @@ import secrets
 import msgspec
 
 from fragstats.errors import ApiError
-from uploads import store
 from uploads.admission import admit_report
 from uploads.bodies import BodyProblem, gunzip
 
