@@ -3,6 +3,6 @@ damage meter's protocol, snapshots, and their pages."""
 
 from __future__ import annotations
 
-from uploads import encounter_routes, snapshot_routes
+from uploads import encounter_routes, pages, snapshot_routes
 
-routes = [*encounter_routes.routes, *snapshot_routes.routes]
+routes = [*encounter_routes.routes, *snapshot_routes.routes, *pages.routes]
