@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fragstats.errors import ApiError
+from fragstats.bodies import body_of
 from fragstats.params import MAX_OFFSET, int_param
 from uploads import queries, store
 from uploads.admission import admit_meter_batch, admit_report
@@ -31,12 +32,14 @@ from uploads.http import (
     upload_route,
     uploader,
 )
-from uploads.meter import MeterCheck
+from uploads.meter import MeterBatch, MeterCheck
+from uploads.report import Encounter
 
 # --- our protocol ------------------------------------------------------------------------------
 
 
 @upload_route("encounter")
+@body_of("application/json", Encounter)
 async def create_encounter(request: Request) -> Response:
     """`POST /api/v1/encounters` (upload scope): one encounter report (JSON, gzip allowed; the format in
     `uploads/report.py`: camelCase members, hit timelines, an RFC 8785 checksum).
@@ -63,6 +66,7 @@ async def create_encounter(request: Request) -> Response:
 
 
 @upload_route("meter")
+@body_of("application/json", MeterBatch)
 async def meter_upload(request: Request) -> Response:
     """`POST /api/v1/upload/` (also without the slash; upload scope, `X-Api-Key`): the resonance-logs
     damage meter's batch `{"schemaVersion"?, "clientVersion"?, "encounters": [≤ 10]}`, in its own
@@ -89,6 +93,7 @@ async def meter_upload(request: Request) -> Response:
 
 
 @upload_route("meter")
+@body_of("application/json", MeterCheck)
 async def meter_check(request: Request) -> Response:
     """`POST /api/v1/upload/check` (upload scope): the meter's preflight `{"hashes": [≤ 50 sourceHash]}`.
 
@@ -115,6 +120,7 @@ async def meter_check(request: Request) -> Response:
 
 
 @upload_route("chunked")
+@body_of("application/json", NewUpload)
 async def initiate_upload(request: Request) -> Response:
     """`POST /api/v1/uploads` (upload scope): start a chunked, resumable upload of one large encounter
     document. Body `{"totalBytes": int, "sha256": hex of the whole document as sent, "gzip": bool}`.
@@ -131,6 +137,7 @@ async def initiate_upload(request: Request) -> Response:
 
 
 @upload_route("chunked")
+@body_of("application/octet-stream", {"type": "string", "format": "binary"})
 async def put_chunk(request: Request) -> Response:
     """`PUT /api/v1/uploads/{upload_id}/chunks/{index}` (upload scope): one chunk's raw bytes (0-based
     index; every chunk but the last exactly `chunkBytes`). 200 with the upload's status; 404 for an

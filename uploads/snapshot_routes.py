@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fragstats.errors import ApiError
+from fragstats.bodies import body_of
 from fragstats.params import int_param
 from uploads import snapshots, store
 from uploads.bodies import BodyProblem, problem, read_upload
@@ -44,6 +45,7 @@ def date_param(value: str | None, name: str) -> dt.date | None:
 
 
 @upload_route("snapshot")
+@body_of("text/csv", {"type": "string"})
 async def upload_snapshot(request: Request) -> Response:
     """`POST /api/v1/snapshots?realm=&date=` (upload scope): a realm's player snapshot as CSV, JSON or an
     Excel workbook (the body; `Content-Type` or the file's first bytes tell which). Without `date`, a
