@@ -216,6 +216,7 @@ async def test_timeline_fights_reprocess_and_delete(client, uploader, app):
     mine = [j for j in jobs if j["reportId"] == code]
     assert [j["action"] for j in mine] == ["reprocess", "parse"] and all(j["status"] == "done" for j in mine)
     assert [s["step"] for s in mine[0]["steps"]] == ["fetch", "decode", "rows", "delete", "insert"]
+    assert [s["step"] for s in mine[1]["steps"]] == ["fetch", "decode", "rows", "insert"]  # a first parse deletes nothing
 
     raw = await client.get(f"/api/v1/encounters/{code}/raw", headers={"X-API-Key": uploader})
     assert raw.status_code == 200 and json.loads(raw.content) == doc
