@@ -80,34 +80,38 @@ async def upload_snapshot(request: Request) -> Response:
                                    formula=formula, max_rows=s.snapshot_max_rows, ingested_at=time.time())
     body = {"realm": realm, "date": date.isoformat(), "runId": run_id, "rows": snap.rows, "columns": snap.columns,
             "idColumn": snap.id_column, "nameColumn": snap.name_column, "format": table.file_format}
-    existing = await svc.pg.fetchrow("SELECT object_sha256 FROM snapshots WHERE realm = $1 AND snapshot_date = $2",
+    existing = await svc.pg.fetchrow("SELECT object_sha256, run_id FROM snapshots WHERE realm = $1 AND snapshot_date = $2",
                                      realm, date)
     if existing is not None:
         return _existing(request, existing, digest, body)
     await svc.limits.charge(who, len(data), 1)
     await svc.objects.put(data)
-    columns = [f"{n}:{t}" for n, t in snap.columns.items()]
-    taken = await svc.pg.fetchval(
-        "INSERT INTO snapshots (realm, snapshot_date, run_id, object_sha256, file_format, rows, columns, uploader)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING run_id",
-        realm, date, run_id, digest, table.file_format, snap.rows, columns, who.label)
-    if taken is None:  # a concurrent upload of this realm and date won
-        existing = await svc.pg.fetchrow("SELECT object_sha256 FROM snapshots WHERE realm = $1 AND snapshot_date = $2",
-                                         realm, date)
-        return _existing(request, existing, digest, body)
+    # ClickHouse first, under the run id as deduplication token, then the Postgres record that makes the
+    # snapshot visible: a crash between the two leaves rows no query reads (queries go by run id), and
+    # the same upload again inserts nothing twice and records it.
     job = await store.create_job(svc.pg, "snapshot", status="running", realm=realm)
-    steps = Steps()
-    started, error = time.perf_counter(), None
+    steps, started, error = Steps(), time.perf_counter(), None
     try:
         await svc.runner.in_thread(snapshots.insert, svc.runner.clients[0], snap, run_id)
         steps.done("insert")
+        columns = [f"{n}:{t}" for n, t in snap.columns.items()]
+        taken = await svc.pg.fetchval(
+            "INSERT INTO snapshots (realm, snapshot_date, run_id, object_sha256, file_format, rows, columns, uploader)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING run_id",
+            realm, date, run_id, digest, table.file_format, snap.rows, columns, who.label)
+        steps.done("record")
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        await svc.pg.execute("DELETE FROM snapshots WHERE realm = $1 AND snapshot_date = $2", realm, date)
         raise
     finally:
         svc.metrics.job_seconds.labels("snapshot").observe(time.perf_counter() - started)
         await store.job_finished(svc.pg, job, None, steps.items, error)
+    if taken is None:  # a concurrent upload of this realm and date won: ours is not the snapshot
+        existing = await svc.pg.fetchrow("SELECT object_sha256, run_id FROM snapshots WHERE realm = $1"
+                                         " AND snapshot_date = $2", realm, date)
+        if existing["run_id"] != run_id:
+            await svc.runner.in_thread(snapshots.discard, svc.runner.clients[0], run_id)
+        return _existing(request, existing, digest, body)
     return json_response({**body, "unchanged": False}, 201)
 
 
@@ -135,13 +139,14 @@ async def list_snapshots(request: Request) -> Response:
 
 
 async def _snapshot(pg, realm: str, date: dt.date | None):
-    """The realm's snapshot on `date` (None: the latest, i.e. "current"); raises ApiError 404."""
+    """(date, columns, run id) of the realm's snapshot on `date` (None: the latest, i.e. "current");
+    raises ApiError 404. Rows are read by run id: rows of an upload that was never recorded stay unseen."""
     row = await pg.fetchrow(
-        "SELECT snapshot_date, columns FROM snapshots WHERE realm = $1 AND ($2::date IS NULL OR snapshot_date = $2)"
+        "SELECT snapshot_date, columns, run_id FROM snapshots WHERE realm = $1 AND ($2::date IS NULL OR snapshot_date = $2)"
         " ORDER BY snapshot_date DESC LIMIT 1", realm, date)
     if row is None:
         raise ApiError(404, "not_found", f"no snapshot of realm {realm!r}" + (f" on {date}" if date else ""))
-    return row["snapshot_date"], dict(c.rsplit(":", 1) for c in row["columns"])
+    return row["snapshot_date"], dict(c.rsplit(":", 1) for c in row["columns"]), row["run_id"]
 
 
 def _value_sql(metric: str, columns: dict[str, str]) -> str:
@@ -159,11 +164,12 @@ async def leaderboard_data(engines, pg, realm: str, metric: str, date: dt.date |
     """Top `limit` players of a realm's snapshot (latest without `date`) by `metric`."""
     if not _METRIC.match(metric):
         raise ApiError(400, "invalid_parameter", "metric must be a snake_case column name or score")
-    day, columns = await _snapshot(pg, realm, date)
+    day, columns, run = await _snapshot(pg, realm, date)
     value = _value_sql(metric, columns)
     rows = await engines.query(
         f"SELECT entity_id, name, {value} AS v FROM snapshot_rows WHERE realm = {{r:String}} AND snapshot_date = {{d:Date}}"
-        " AND v IS NOT NULL ORDER BY v DESC, entity_id LIMIT {n:UInt32}", {"r": realm, "d": day, "m": metric, "n": limit})
+        " AND run_id = {run:String} AND v IS NOT NULL ORDER BY v DESC, entity_id LIMIT {n:UInt32}",
+        {"r": realm, "d": day, "run": run, "m": metric, "n": limit})
     return {"realm": realm, "date": day.isoformat(), "metric": metric, "columns": columns,
             "players": [{"rank": i + 1, "id": e, "name": n, "value": v} for i, (e, n, v) in enumerate(rows)]}
 
@@ -186,8 +192,8 @@ async def diff_data(engines, pg, realm: str, metric: str, day_from: dt.date, day
     in `to` and `gone` from it, each list at most `limit` long, with `counts` of each."""
     if not _METRIC.match(metric):
         raise ApiError(400, "invalid_parameter", "metric must be a snake_case column name or score")
-    a, cols_a = await _snapshot(pg, realm, day_from)
-    b, cols_b = await _snapshot(pg, realm, day_to)
+    a, cols_a, run_a = await _snapshot(pg, realm, day_from)
+    b, cols_b, run_b = await _snapshot(pg, realm, day_to)
     _value_sql(metric, cols_b if metric in cols_b else cols_a)
     va = _value_sql(metric, cols_a) if metric == "score" or metric in cols_a else "CAST(NULL AS Nullable(Float64))"
     vb = _value_sql(metric, cols_b) if metric == "score" or metric in cols_b else "CAST(NULL AS Nullable(Float64))"
@@ -201,12 +207,12 @@ async def diff_data(engines, pg, realm: str, metric: str, day_from: dt.date, day
         "   multiIf(cat = 'gainers', -delta, cat = 'losers', delta, cat = 'new', -toFloat64(ifNull(after, 0)),"
         "           -toFloat64(ifNull(before, 0))) AS sort_key"
         f"  FROM (SELECT entity_id, name, {va} AS v, 1 AS present FROM snapshot_rows"
-        "        WHERE realm = {r:String} AND snapshot_date = {a:Date}) AS a"
+        "        WHERE realm = {r:String} AND snapshot_date = {a:Date} AND run_id = {ra:String}) AS a"
         f"  FULL OUTER JOIN (SELECT entity_id, name, {vb} AS v, 1 AS present FROM snapshot_rows"
-        "        WHERE realm = {r:String} AND snapshot_date = {b:Date}) AS b USING (entity_id)))"
+        "        WHERE realm = {r:String} AND snapshot_date = {b:Date} AND run_id = {rb:String}) AS b USING (entity_id)))"
         " WHERE rn <= {n:UInt32} ORDER BY cat, rn")
     rows = await asyncio.to_thread(
-        engines.ch_reader.query, sql, parameters={"r": realm, "a": a, "b": b, "m": metric, "n": limit},
+        engines.ch_reader.query, sql, parameters={"r": realm, "a": a, "b": b, "ra": run_a, "rb": run_b, "m": metric, "n": limit},
         settings={"join_use_nulls": 1})
     out: dict = {"realm": realm, "from": a.isoformat(), "to": b.isoformat(), "metric": metric,
                  "gainers": [], "losers": [], "new": [], "gone": [], "counts": {k: 0 for k in ("gainers", "losers", "new", "gone", "same")}}
@@ -240,12 +246,12 @@ async def snapshot_parquet(request: Request) -> Response:
     realm = realm_param(request.path_params["realm"])
     day = date_param(request.path_params["date"], "date")
     engines = request.app.state.engines
-    await _snapshot(request.app.state.uploads.pg, realm, day)
+    _, _, run = await _snapshot(request.app.state.uploads.pg, realm, day)
     data = await asyncio.to_thread(
         engines.ch_reader.raw_query,
         "SELECT realm, snapshot_date, entity_id, name, ints, floats, texts, score, row_number, run_id, record_hash,"
-        " ingested_at FROM snapshot_rows WHERE realm = {r:String} AND snapshot_date = {d:Date} ORDER BY row_number",
-        parameters={"r": realm, "d": day}, fmt="Parquet")
+        " ingested_at FROM snapshot_rows WHERE realm = {r:String} AND snapshot_date = {d:Date} AND run_id = {run:String}"
+        " ORDER BY row_number", parameters={"r": realm, "d": day, "run": run}, fmt="Parquet")
     name = re.sub(r"[^\w.-]", "_", f"{realm}-{day.isoformat()}.parquet")
     return Response(data, media_type="application/vnd.apache.parquet",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -301,3 +301,8 @@ def insert(client, snap: Snapshot, run_id: str) -> None:
     client.raw_insert("snapshot_rows", None, snap.payload, fmt="JSONEachRow",
                       settings={"insert_deduplication_token": run_id, "max_threads": 1, "max_insert_threads": 1,
                                 "input_format_parallel_parsing": 0})
+
+
+def discard(client, run_id: str) -> None:
+    """Delete the rows of a run that did not become the snapshot (blocking: a worker thread)."""
+    client.command("DELETE FROM snapshot_rows WHERE run_id = {r:String}", parameters={"r": run_id})

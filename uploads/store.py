@@ -120,7 +120,11 @@ async def create_job(pg, kind: str, *, report_id: int | None = None, upload_id: 
 
 
 async def pending_jobs(pg) -> list[int]:
-    """Jobs a previous process left queued or running (oldest first): to run again."""
+    """Jobs a previous process left queued or running (oldest first): to run again. A snapshot's job
+    runs inside its request, so one left running was cut by a crash: it is marked failed (its rows,
+    if any, were never recorded and stay unseen; the same upload again completes it)."""
+    await pg.execute("UPDATE upload_jobs SET status = 'failed', error = 'interrupted by a restart', finished_at = now()"
+                     " WHERE kind = 'snapshot' AND status IN ('queued', 'running')")
     rows = await pg.fetch("SELECT id FROM upload_jobs WHERE status IN ('queued', 'running') AND kind <> 'snapshot'"
                           " ORDER BY id")
     return [r["id"] for r in rows]
