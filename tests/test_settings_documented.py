@@ -7,11 +7,13 @@ lacks is a setting a user cannot find; a row without a setting is a promise the 
 from __future__ import annotations
 
 import re
+import tomllib
 
 from conftest import ROOT
 from fragstats.settings import Settings
 
-CODE = ("fragstats", "ingest", "query", "tournaments")
+PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+CODE = [p for p in PACKAGES if "." not in p]
 
 
 def documented() -> set[str]:
@@ -25,7 +27,7 @@ def read_by_code() -> set[str]:
     names = {"FRAGSTATS_" + field.upper() for field in Settings.model_fields}
     for package in CODE:
         for path in (ROOT / package).rglob("*.py"):
-            names |= set(re.findall(r"FRAGSTATS_[A-Z0-9_]*[A-Z0-9]", path.read_text()))
+            names |= set(re.findall(r"FRAGSTATS_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])", path.read_text()))  # not `FRAGSTATS_X_*`
     return names
 
 
