@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,6 +20,24 @@ class ApiError(HTTPException):
         self.code = code
 
 
+class StatusError(Exception):
+    """An error that carries its HTTP answer, for code that has no business knowing about requests
+    (pure rules, storage): raise it anywhere; the app's one handler (`status_error_handler`,
+    registered in `fragstats.app`) answers `http_status` with `{"error": code, "detail": message}`.
+
+    Subclasses set `http_status` (default 500) and may set `code`; without one the code is the class
+    name in snake_case (`MatchNotReady` -> `match_not_ready`), so every error of a package maps to a
+    status in one place: its class."""
+
+    http_status: int = 500
+    code: str = "error"
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            cls.code = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
 def error_response(status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
                    **extra) -> JSONResponse:
     body = {"error": code, "detail": detail, **extra}
@@ -33,6 +52,11 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
 async def http_exception_handler(request: Request, exc: HTTPException) -> JSONResponse:
     code = getattr(exc, "code", None) or _CODES.get(exc.status_code, "error")
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def status_error_handler(request: Request, exc: StatusError) -> JSONResponse:
+    """The app's handler for every `StatusError`: its `http_status`, code and message."""
+    return error_response(exc.http_status, exc.code, str(exc))
 
 
 async def unhandled_exception_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ import re
 
 import msgspec
 from starlette.convertors import FloatConvertor, IntegerConvertor
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from fragstats.params import INT4_MAX
 
@@ -169,17 +169,29 @@ def _operation(route: Route, method: str, path: str) -> dict:
     return op
 
 
-def spec(routes) -> dict:
-    """The OpenAPI 3.1 document of `routes` (an app's route list; mounts such as `/static` are skipped)."""
-    paths: dict[str, dict] = {}
+def flat_routes(routes, prefix: str = "") -> list[tuple[str, Route]]:
+    """`(full path template, route)` of every `Route` in `routes`, those inside a `Mount` of routes
+    with the mount's path in front (`Mount("/api/v1/tournaments", routes=[Route("/{id:int}", ...)])`
+    gives `/api/v1/tournaments/{id:int}`); mounted apps without routes (`/static`) are left out."""
+    out: list[tuple[str, Route]] = []
     for route in routes:
-        if not isinstance(route, Route):
-            continue
-        path = _CONVERTED.sub(r"{\1}", route.path)
+        if isinstance(route, Route):
+            out.append((prefix + route.path, route))
+        elif isinstance(route, Mount):
+            out += flat_routes(route.routes, prefix + route.path)
+    return out
+
+
+def spec(routes) -> dict:
+    """The OpenAPI 3.1 document of `routes` (an app's route list, mounts included)."""
+    paths: dict[str, dict] = {}
+    flat = flat_routes(routes)
+    for full, route in flat:
+        path = _CONVERTED.sub(r"{\1}", full)
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
             paths.setdefault(path, {})[method.lower()] = _operation(route, method, path)
     body, events = event_schemas()
-    bodies = [t for route in routes if isinstance(route, Route) for t in request_body(route.endpoint)[1]]
+    bodies = [t for _, route in flat for t in request_body(route.endpoint)[1]]
     _, body_components = msgspec.json.schema_components(bodies, ref_template="#/components/schemas/{name}")
     tags = sorted({op["tags"][0] for ops in paths.values() for op in ops.values()})
     return {

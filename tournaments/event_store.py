@@ -92,3 +92,8 @@ async def set_checkin(conn: asyncpg.Connection, tournament_id: int, registration
     """Record (or with None clear) a check-in."""
     await conn.execute("UPDATE tournament_registrations SET checked_in_at = $3 WHERE tournament_id = $1 AND id = $2",
                        tournament_id, registration_id, at)
+
+
+async def config(conn: asyncpg.Connection | asyncpg.Pool, tournament_id: int) -> EventConfig:
+    """The event config, or the defaults when the organiser never set one."""
+    return await get_config(conn, tournament_id) or EventConfig()

@@ -35,18 +35,12 @@ from fragstats.auth import new_token, token_hash
 from fragstats.secrets import MATCH_TOKEN_KEY, sealed_digest
 
 from . import event_store, outcomes, ratings, results, store, webhooks
-from .errors import NotFound, TournamentError
+from .errors import NotFound, TournamentError, WrongServer
 from .model import AuditEntry, Match
 
 log = logging.getLogger("fragstats.tournaments")
 TOKEN_KEY = MATCH_TOKEN_KEY
 TOKEN_PREFIX = "fst_"
-
-
-class WrongServer(TournamentError):
-    """A match token used by a game server it was not issued for (403)."""
-
-    http_status = 403
 
 
 def evidence_url(match_id: str) -> str:
