@@ -24,10 +24,10 @@ from fragstats.errors import ApiError
 from fragstats.params import INT4_MAX
 
 from . import lifecycle, results, standings, store, swiss
-from .http import (changed_ids, clean_name, int_query, json_response, now, organiser, owned, path_id, pool,
+from .http import (db, changed_ids, clean_name, int_query, json_response, now, organiser, owned, path_id, pool,
                    tournament_id)
 from .model import FORMATS
-from .schemas import NewParticipant, NewTournament, ResultReport, RoundRequest
+from .schemas import NewParticipant, NewTournament, ResultBody, RoundRequest
 from .shapes import match_json, participant_json, tournament_json
 
 
@@ -45,7 +45,7 @@ async def create_tournament(request: Request) -> Response:
     spec = await read_json(request, NewTournament)
     name = clean_name(spec.name)
     t = lifecycle.new_tournament(spec.format, spec.settings)
-    meta = await store.create(pool(request), name, t, principal.key_id,
+    meta = await db(request).create(name, t, principal.key_id,
                               actor=principal.label, at=now())
     return json_response(tournament_json(meta, t), 201)
 
@@ -225,12 +225,12 @@ async def report_result(request: Request) -> Response:
     (winner with the lower score, a draw where none is allowed, more games than the best-of, ...).
     """
     principal = await organiser(request)
-    spec = await read_json(request, ResultReport)
+    spec = await read_json(request, ResultBody)
     mid = path_id(request, "match_id")
     async with owned(request, principal) as w:
-        new, entries = await asyncio.to_thread(
-            results.report_result, w.state, mid, scores=spec.scores, games=spec.games, forfeit=spec.forfeit,
-            winner=spec.winner, force=spec.force, actor=principal.label, at=now())
+        result = spec.result(results.find(w.state, mid).best_of)
+        new, entries = await asyncio.to_thread(results.report_result, w.state, mid, **result, force=spec.force,
+                                               actor=principal.label, at=now())
         await w.save(new, entries)
     return json_response({"match": match_json(next(m for m in new.matches if m.id == mid)),
                           "changed": changed_ids(entries)})

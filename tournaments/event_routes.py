@@ -29,7 +29,7 @@ from fragstats.errors import ApiError
 
 from . import entrants, event_store, lifecycle, ratings, registration, schedule, seeds, store, webhooks
 from .errors import InvalidSettings, StageError
-from .http import (check_owner, clean_name, entrant_token, json_response, now, organiser, organiser_if_sent, owned,
+from .http import (db, check_owner, clean_name, entrant_token, json_response, now, organiser, organiser_if_sent, owned,
                    path_id, pool, tournament_id)
 from .registration import Registration
 from .schemas import EventSpec, Extend, Launch, NewRegistration
@@ -77,7 +77,6 @@ async def put_event(request: Request) -> Response:
         entries += await entrants.promote(w.conn, tid, cfg, principal.label, at)  # a larger capacity frees places
         await w.save(w.state, entries)
         regs = await event_store.registrations(w.conn, tid)
-    webhooks.kick(request.app)
     return json_response(event_json(cfg, regs, _viewer_zone(request), at))
 
 
@@ -134,7 +133,7 @@ async def register(request: Request) -> Response:
     check-in closed or the launch, 422 roster rules / name taken / bad body."""
     principal = await organiser_if_sent(request)
     spec = await read_json(request, NewRegistration)
-    async with store.write(pool(request), tournament_id(request)) as w:
+    async with db(request).write(tournament_id(request)) as w:
         cfg = await event_store.config(w.conn, w.meta.id)
         if principal is not None:
             check_owner(principal, w.meta)
@@ -148,7 +147,6 @@ async def register(request: Request) -> Response:
                                                       now())
         await w.save(w.state, [entry])
         regs = await event_store.registrations(w.conn, w.meta.id)
-    webhooks.kick(request.app)
     return json_response({"registration": registration_json(r, regs), "token": token}, 201)
 
 
@@ -179,7 +177,7 @@ async def _entrant_or_organiser(request: Request, w: store.Writer, rid: int) -> 
 async def _transition(request: Request, action: str) -> Response:
     """Shared body of withdraw / approve / reject / check-in / re-admit."""
     rid = path_id(request, "registration_id")
-    async with store.write(pool(request), tournament_id(request)) as w:
+    async with db(request).write(tournament_id(request)) as w:
         tid = w.meta.id
         cfg = await event_store.config(w.conn, tid)
         if action in ("approve", "reject", "readmit"):
@@ -229,7 +227,6 @@ async def _transition(request: Request, action: str) -> Response:
             entries += await entrants.promote(w.conn, tid, cfg, actor, at)
         await w.save(w.state, entries)
         regs = await event_store.registrations(w.conn, tid)
-    webhooks.kick(request.app)
     return json_response({"registration": registration_json(after_r, regs),
                           "promoted": [e.participant_id for e in entries if e.action == "promote"]})
 
@@ -282,7 +279,6 @@ async def close_checkin(request: Request) -> Response:
         if entries:
             await w.save(w.state, entries)
         regs = await event_store.registrations(w.conn, w.meta.id)
-    webhooks.kick(request.app)
     return json_response({"no_shows": no_shows, "promoted": promoted,
                           "registrations": [registration_json(r, regs) for r in regs]})
 
@@ -307,7 +303,6 @@ async def extend_checkin(request: Request) -> Response:
         await w.save(w.state, [entrants.entry(principal.label, at, "extend_checkin", None, None,
                                               {"checkin_extra_minutes": cfg.checkin_extra_minutes})])
         regs = await event_store.registrations(w.conn, w.meta.id)
-    webhooks.kick(request.app)
     return json_response(event_json(cfg, regs, _viewer_zone(request), at))
 
 
@@ -350,7 +345,6 @@ async def launch(request: Request) -> Response:
         entries.append(entrants.entry(principal.label, at, "launch", None, None,
                                       {"seeding": spec.seeding, "random_seed": rng_seed, "seeds": seeded}))
         meta = await w.save(t, entries)
-    webhooks.kick(request.app)
     rows = [{"participant_id": r.id, "name": r.name, "seed": seeded[r.id],
              "rating": round(ratings.conservative(rates[r.id]), 3)} for r in regs]
     return json_response({"tournament": tournament_json(meta, t), "seeding": spec.seeding, "random_seed": rng_seed,

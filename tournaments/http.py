@@ -68,8 +68,13 @@ def clean_name(raw: str) -> str:
 
 
 def pool(request: Request):
-    """The app's Postgres pool."""
+    """The app's Postgres pool (reads)."""
     return request.app.state.engines.pg
+
+
+def db(request: Request) -> store.Store:
+    """The app's tournament store (writes go through it: it announces each commit)."""
+    return store.of(request.app)
 
 
 async def organiser(request: Request) -> Principal:
@@ -99,7 +104,7 @@ def entrant_token(request: Request) -> str | None:
 async def owned(request: Request, principal: Principal) -> AsyncIterator[store.Writer]:
     """The locked write of the path's tournament (404), checked to be `principal`'s (403). Take the
     principal (`organiser`) and read the body before: nothing slow happens while the row is locked."""
-    async with store.write(pool(request), tournament_id(request)) as w:
+    async with db(request).write(tournament_id(request)) as w:
         check_owner(principal, w.meta)
         yield w
 

@@ -116,7 +116,8 @@ class Tournament(msgspec.Struct):
 
 
 class AuditEntry(msgspec.Struct):
-    """One change: who, when, what, and the record before and after (None when created/removed)."""
+    """One change: who, when, what, and the record before and after (None when created/removed).
+    ``forced``: part of a correction or reset that reset matches already started (``force``)."""
 
     actor: str
     at: dt.datetime
@@ -125,6 +126,7 @@ class AuditEntry(msgspec.Struct):
     participant_id: int | None
     before: dict | None
     after: dict | None
+    forced: bool = False
 
 
 class Standing(msgspec.Struct):

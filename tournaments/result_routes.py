@@ -21,13 +21,13 @@ from fragstats.auth import token_hash
 from fragstats.bodies import read_json, read_text
 from fragstats.errors import ApiError
 
-from . import entrants, event_store, exports, odds, outcomes, ratings, store, telemetry, webhooks
+from . import entrants, event_store, exports, odds, outcomes, ratings, results, store, telemetry, webhooks
 from .audit import diff
 from .errors import InvalidSettings, NotFound
-from .http import (check_owner, clean_name, int_query, json_response, now, organiser, owned, path_id, pool,
+from .http import (db, check_owner, clean_name, int_query, json_response, now, organiser, owned, path_id, pool,
                    tournament_id)
 from .model import Match, Tournament
-from .schemas import ClaimBody, MatchResult, NewRegistration, TokenRequest, WebhookBody
+from .schemas import ResultBody, MatchResult, NewRegistration, TokenRequest, WebhookBody
 from .shapes import registration_json, tournament_json
 
 
@@ -38,29 +38,22 @@ def _match(t: Tournament, mid: int) -> Match:
     return m
 
 
-def _claim(spec: ClaimBody, m: Match, by: str, at: dt.datetime) -> outcomes.Claim:
-    if spec.scores_csv is not None:
-        if any(x is not None for x in (spec.scores, spec.games, spec.forfeit)):
-            raise ApiError(422, "invalid_body", "give scores_csv alone")
-        parsed = exports.parse_scores_csv(spec.scores_csv, m.best_of)
-        return outcomes.Claim(by=by, at=at.isoformat(), scores=parsed.get("scores"), games=parsed.get("games"))
-    outcomes.check_claim(spec.scores, spec.games, spec.forfeit)
-    return outcomes.Claim(by=by, at=at.isoformat(), scores=spec.scores, games=spec.games, forfeit=spec.forfeit)
-
-
-async def _apply_claim(request: Request, source_of, spec: ClaimBody) -> Response:
+async def _apply_claim(request: Request, source_of, spec: ResultBody) -> Response:
+    """Shared body of `report` and `resolve`: the claim of `source_of(w, match)` -> (source, actor),
+    validated as any result is (`results.check_result`), recorded and applied (`outcomes.add_claim`)."""
     mid = path_id(request, "match_id")
-    async with store.write(pool(request), tournament_id(request)) as w:
+    async with db(request).write(tournament_id(request)) as w:
         m = _match(w.state, mid)
         source, actor = await source_of(w, m)
         at = now()
-        claim = _claim(spec, m, actor, at)
+        result = spec.result(m.best_of)
+        results.check_result(w.state, mid, **result)
+        claim = outcomes.Claim(by=actor, at=at.isoformat(), **result)
         o = await outcomes.load(w.conn, w.meta.id, mid)
         new_t, o, entries = await asyncio.to_thread(outcomes.add_claim, w.state, o, source, claim, actor=actor,
                                                     at=at, force=spec.force and source == "organiser")
         await outcomes.save(w.conn, w.meta.id, o, at)
         await w.save(new_t, entries)
-    webhooks.kick(request.app)
     m = _match(new_t, mid)
     return json_response({"match": msgspec.to_builtins(m), "outcome": outcomes.outcome_json(o, m)})
 
@@ -96,7 +89,7 @@ async def captain_report(request: Request) -> Response:
     report, or the telemetry, makes it `confirmed`; a disagreeing one opens a dispute and changes
     nothing (see `tournaments.outcomes`). 200 `{"match", "outcome"}`. 401 without a token, 403 not
     a captain of this match, 409 match not ready / downstream started, 422 impossible result."""
-    spec = await read_json(request, ClaimBody)
+    spec = await read_json(request, ResultBody)
     token = request.headers.get("x-registration-token")
     if not token:
         raise ApiError(401, "unauthorized", "X-Registration-Token required")
@@ -117,7 +110,7 @@ async def resolve(request: Request) -> Response:
     `"force": true` to reset started downstream matches. 200 `{"match", "outcome"}`; 409/422 as the
     engine decides."""
     principal = await organiser(request)
-    spec = await read_json(request, ClaimBody)
+    spec = await read_json(request, ResultBody)
 
     async def source_of(w: store.Writer, m: Match) -> tuple[str, str]:
         check_owner(principal, w.meta)
@@ -168,7 +161,6 @@ async def ingest_match_result(request: Request) -> Response:
                                        kind=spec.event,
                                        telemetry_match=spec.match_id, allies_score=spec.allies_score,
                                        axis_score=spec.axis_score)
-    webhooks.kick(request.app)
     return json_response(body)
 
 
@@ -245,9 +237,9 @@ async def import_bracket(request: Request) -> Response:
     except (KeyError, TypeError, ValueError) as exc:
         raise ApiError(422, "invalid_body", f"not a bracket export: {exc!r}") from None
     pg = pool(request)
-    meta = await store.create(pg, name, msgspec.structs.replace(t, matches=[], participants=[]),
+    meta = await db(request).create(name, msgspec.structs.replace(t, matches=[], participants=[]),
                               principal.key_id, actor=principal.label, at=now())
-    async with store.write(pg, meta.id) as w:
+    async with db(request).write(meta.id) as w:
         meta = await w.save(t, diff(w.state, t, actor=principal.label, at=now(), action="import"))
     return json_response(tournament_json(meta, t), 201)
 
@@ -277,7 +269,6 @@ async def import_participants(request: Request) -> Response:
             entries.append(entry)
         await w.save(w.state, entries)
         regs = await event_store.registrations(w.conn, w.meta.id)
-    webhooks.kick(request.app)
     return json_response({"registrations": [registration_json(r, regs) for r in created], "tokens": tokens},
                          201)
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from .errors import InvalidResult
+from .exports import parse_scores_csv
 from .registration import Member
 
 
@@ -26,14 +28,32 @@ class RoundRequest(msgspec.Struct, forbid_unknown_fields=True):
     round: int | None = None
 
 
-class ResultReport(msgspec.Struct, forbid_unknown_fields=True):
-    """Exactly one of ``scores``, ``games``, ``forfeit``; ``forfeit`` is the side (1 or 2) that gives up."""
+class ResultBody(msgspec.Struct, forbid_unknown_fields=True):
+    """One match result, the same for every result route (`/result`, `/report`, `/resolve`):
+    ``winner`` (1 or 2, opponent1 = 1) alone, or at most one of ``scores`` (`[a, b]`), ``games``
+    (`[[a, b], ...]`), ``scores_csv`` (`"3-1,3-2"`) and ``forfeit`` (the side that gives up), with
+    ``winner`` checked against them when both are given. ``force``: the organiser's correction may
+    reset matches that already started."""
 
+    winner: int | None = None
     scores: list[int] | None = None
     games: list[list[int]] | None = None
+    scores_csv: str | None = None
     forfeit: int | None = None
-    winner: int | None = None
     force: bool = False
+
+    def result(self, best_of: int) -> dict:
+        """``{"scores", "games", "forfeit", "winner"}`` as ``results.report_result`` and
+        ``outcomes.Claim`` take them: ``scores_csv`` read as the game's score (best of 1) or every
+        game (`tournaments.exports.parse_scores_csv`). Raises ``InvalidResult`` (422) for a
+        ``scores_csv`` given with ``scores`` or ``games``, or one that cannot be read."""
+        scores, games = self.scores, self.games
+        if self.scores_csv is not None:
+            if scores is not None or games is not None:
+                raise InvalidResult("give one of scores, games and scores_csv")
+            parsed = parse_scores_csv(self.scores_csv, best_of)
+            scores, games = parsed.get("scores"), parsed.get("games")
+        return {"scores": scores, "games": games, "forfeit": self.forfeit, "winner": self.winner}
 
 
 class EventSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -70,14 +90,6 @@ class Launch(msgspec.Struct, forbid_unknown_fields=True):
 class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
     allies_side: int = 1
     server_id: int | None = None
-
-
-class ClaimBody(msgspec.Struct, forbid_unknown_fields=True):
-    scores: list[int] | None = None
-    games: list[list[int]] | None = None
-    forfeit: int | None = None
-    scores_csv: str | None = None
-    force: bool = False
 
 
 class MatchResult(msgspec.Struct, forbid_unknown_fields=True):

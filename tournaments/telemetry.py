@@ -34,7 +34,7 @@ import msgspec
 from fragstats.auth import new_token, token_hash
 from fragstats.secrets import MATCH_TOKEN_KEY, sealed_digest
 
-from . import event_store, outcomes, ratings, results, store, webhooks
+from . import event_store, outcomes, ratings, results, store
 from .errors import NotFound, TournamentError, WrongServer
 from .model import AuditEntry, Match
 
@@ -123,7 +123,7 @@ async def match_event(app, *, server_id: int, token_digest: bytes, kind: str, te
             if m0 is not None:
                 game = await _player_game(app, tid, m0, server_id, telemetry_match)
     actor, at = f"server:{server_id}", dt.datetime.now(dt.timezone.utc)
-    async with store.write(pool, tid) as w:
+    async with store.of(app).write(tid) as w:
         await _bind(w.conn, token_digest, server_id)
         m = next((x for x in w.state.matches if x.id == mid), None)
         if m is None:
@@ -181,7 +181,6 @@ def after_commit_factory(app):
     async def tournament_results(notable: list, touched: dict) -> None:
         # `notable`: the batch's events that carry state (match start/end among them), in order.
         ended: list[str] = []
-        changed = False
         for ev in notable:
             cls = type(ev)
             kind = kinds.get(cls)
@@ -199,7 +198,6 @@ def after_commit_factory(app):
                                   telemetry_match=ev.match_id,
                                   allies_score=getattr(ev, "allies_score", None),
                                   axis_score=getattr(ev, "axis_score", None))
-                changed = True
             except TournamentError as exc:
                 log.warning("tournament token in %s of match %s ignored: %s", kind, ev.match_id, exc)
             except Exception:
@@ -209,7 +207,5 @@ def after_commit_factory(app):
                 await ratings.update_from_telemetry(app.state.engines, sorted(set(ended)))
             except Exception:
                 log.exception("rating ended matches failed")
-        if changed:
-            webhooks.kick(app)
 
     return tournament_results
