@@ -133,9 +133,12 @@ async def test_telemetry_draw_is_refused_and_noted(client, org, app):
     m = await first_match(client, tid)
     tok = (await ok(await client.post(f"{API}/{tid}/matches/{m['id']}/token", json={"allies_side": 2},
                                       headers=org), 201))["token"]
-    body = await ok(await client.post("/api/v1/ingest/match-result", headers={"X-Server-Token": stoken},
-                                      json={"token": tok, "match_id": "match_draw", "allies_score": 2, "axis_score": 2}))
-    assert body["outcome"]["status"] == "ready" and "draw" in body["outcome"]["note"]
+    # a result that cannot be applied is an error with why (never 200-and-nothing), and still recorded
+    r = await client.post("/api/v1/ingest/match-result", headers={"X-Server-Token": stoken},
+                          json={"token": tok, "match_id": "match_draw", "allies_score": 2, "axis_score": 2})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_result" and "draw" in r.json()["detail"], r.text
+    out = await ok(await client.get(f"{API}/{tid}/matches/{m['id']}/outcome"))
+    assert out["status"] == "ready" and "draw" in out["note"] and out["evidence"][0]["game"] == [2, 2]
     audit = (await ok(await client.get(f"{API}/{tid}/audit", params={"match_id": m["id"]})))["entries"]
     assert audit[-1]["action"] == "telemetry_rejected"
     body = await ok(await client.post("/api/v1/ingest/match-result", headers={"X-Server-Token": stoken},

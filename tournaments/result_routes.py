@@ -145,22 +145,30 @@ async def list_outcomes(request: Request) -> Response:
 async def ingest_match_result(request: Request) -> Response:
     """`POST /api/v1/ingest/match-result` (game server, `X-Server-Token`): body `{"token": match token,
     "match_id": the telemetry match id, "event": "match_end"|"match_start", "allies_score"?,
-    "axis_score"?, "winning_team"?}` -- the same as sending the token in those events (`winning_team` is
-    accepted as a match_end carries it; the scores, else the kills, decide). Without team scores the
-    players' kills in that telemetry match decide (members linked to player ids).
-    200 `{"tournament_id", "match_id", "outcome"}`; 401 bad server token; 403 token bound to another
-    server (the one named at issue, else the first server that used it); 404 unknown token; 422 bad
-    body. A result the bracket refuses is in `outcome.note`."""
+    "axis_score"?, "winning_team"?: "allies"|"axis"}` -- the same as sending the token in those events.
+    A `match_end`'s result is its team scores, else `winning_team` alone (the token's `allies_side`
+    says which opponent played allies), else the linked players' kills in that telemetry match.
+
+    200 `{"tournament_id", "match_id", "outcome"}` when the result is applied (or recorded as a claim
+    disputing a captain's). 401 bad server token; 403 token bound to another server (the one named at
+    issue, else the first server that used it); 404 unknown token; 422 bad body, or a `match_end` that
+    tells no result, or a result the bracket cannot take (`invalid_result`: a draw in an elimination
+    match, ...); 409 a match not ready for it (`match_not_ready`, `downstream_started`). The evidence
+    and the refusal (outcome `note`, audit `telemetry_rejected`) are recorded either way."""
     server_id = await request.app.state.auth.server_for(request)
     spec = await read_json(request, MatchResult)
     if spec.event not in ("match_start", "match_end"):
         raise ApiError(422, "invalid_body", "event must be match_start or match_end")
     if not 1 <= len(spec.match_id) <= 200:
         raise ApiError(422, "invalid_body", "match_id must be 1..200 characters")
-    body = await telemetry.match_event(request.app, server_id=server_id, token_digest=token_hash(spec.token),
-                                       kind=spec.event,
-                                       telemetry_match=spec.match_id, allies_score=spec.allies_score,
-                                       axis_score=spec.axis_score)
+    if spec.winning_team is not None and spec.winning_team.lower() not in ("allies", "axis", "draw", "none", ""):
+        raise ApiError(422, "invalid_body", "winning_team must be allies or axis")
+    body, refused = await telemetry.match_event(
+        request.app, server_id=server_id, token_digest=token_hash(spec.token), kind=spec.event,
+        telemetry_match=spec.match_id, allies_score=spec.allies_score, axis_score=spec.axis_score,
+        winning_team=spec.winning_team)
+    if refused is not None:
+        raise refused
     return json_response(body)
 
 
