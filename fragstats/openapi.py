@@ -164,6 +164,8 @@ def _operation(route: Route, method: str, path: str) -> dict:
             op["requestBody"] = body
         if _ADMIN_DOC.search(doc[:400]):
             op["security"] = [{"bearer": []}]
+    if getattr(route.endpoint, "deprecated", False):  # an old route name kept as an alias
+        op["deprecated"] = True
     if not op["parameters"]:
         del op["parameters"]
     return op

@@ -14,6 +14,8 @@ result that cannot be (`invalid_body`, `invalid_settings`, `invalid_result`). Ti
 from __future__ import annotations
 
 import asyncio
+import random
+import secrets
 
 import msgspec
 from starlette.requests import Request
@@ -23,12 +25,14 @@ from fragstats.bodies import read_json
 from fragstats.errors import ApiError
 from fragstats.params import INT4_MAX
 
-from . import lifecycle, results, standings, store, swiss
-from .http import (db, changed_ids, clean_name, int_query, json_response, now, organiser, owned, path_id, pool,
+from . import entrants, event_store, lifecycle, outcomes, registration, results, standings, store, swiss
+from .errors import InvalidSettings, StageError
+from .http import (changed_ids, clean_name, db, int_query, json_response, now, organiser, owned, path_id, pool,
                    tournament_id)
-from .model import FORMATS
-from .schemas import NewParticipant, NewTournament, ResultBody, RoundRequest
-from .shapes import match_json, participant_json, tournament_json
+from .model import FORMATS, Participant
+from .schemas import (EntrantBody, NewTournament, ParticipantPatch, Randomize, ResetBody, ResultBody, RoundRequest,
+                      StartBody)
+from .shapes import match_json, participant_json, registration_json, tournament_json
 
 
 # --- tournaments -------------------------------------------------------------------------------
@@ -76,8 +80,9 @@ async def get_tournament(request: Request) -> Response:
     filled in), "status": "setup"|"running"|"completed", "owner_key_id" (null: the admin's),
     "created_at", "updated_at", "participants": [{"id", "name", "seed", "disqualified"}],
     "matches": count, "round" (Swiss formats: last paired round)}`; 404 when unknown."""
-    meta, t = await store.load(pool(request), tournament_id(request))
-    return json_response(tournament_json(meta, t))
+    pg = pool(request)
+    meta, t = await store.load(pg, tournament_id(request))
+    return json_response(tournament_json(meta, t, await entrants.participants(pg, meta.id, t)))
 
 
 async def delete_tournament(request: Request) -> Response:
@@ -92,29 +97,115 @@ async def delete_tournament(request: Request) -> Response:
 # --- participants ------------------------------------------------------------------------------
 
 async def add_participant(request: Request) -> Response:
-    """`POST /api/v1/tournaments/{id}/participants` (owner or admin): body `{"name": str, "seed": int?}`
-    (seed 1 = best; unseeded entrants follow the seeded ones in order of entry).
+    """`POST /api/v1/tournaments/{id}/participants` (owner or admin): body an entrant `{"name", "seed"?,
+    "tag"?, "player_id"?, "members"?}` (as `POST .../registrations`; seed 1 = best, unseeded entrants
+    follow the seeded ones in order of entry). The organiser enters it with a place, whatever the
+    capacity; it is the same entrant as a registration (same id, listed in `/registrations` too, its
+    token in the audit-free `GET .../registrations` never shown) and `start` takes both alike.
 
-    201 `{"id", "name", "seed", "disqualified": false}`. 409 after the start; 422 for an empty name or
-    a seed below 1 or already taken; 401/403/404.
+    201 `{"id", "name", "seed", "disqualified": false}`. 409 after the start; 422 for an empty or
+    taken name, a seed below 1 or already taken; 401/403/404.
     """
     principal = await organiser(request)
-    spec = await read_json(request, NewParticipant)
-    name = clean_name(spec.name)
+    spec = await read_json(request, EntrantBody)
+    name, tag = clean_name(spec.name), clean_name(spec.tag) if spec.tag else None
     if spec.seed is not None and spec.seed > INT4_MAX:
         raise ApiError(422, "invalid_body", f"seed must be at most {INT4_MAX}")
     async with owned(request, principal) as w:
-        new, p, entries = lifecycle.add_participant(w.state, name, spec.seed,
-                                                    actor=principal.label, at=now())
-        await w.save(new, entries)
-    return json_response(participant_json(p), 201)
+        cfg = await event_store.config(w.conn, w.meta.id)
+        r, _, audit_entry = await entrants.register_one(request.app.state.engines, w, cfg, spec, name, tag,
+                                                        principal.label, now(), placed=True)
+        await w.save(w.state, [audit_entry])
+    return json_response(participant_json(Participant(id=r.id, name=r.name, seed=r.seed)), 201)
 
 
 async def list_participants(request: Request) -> Response:
     """`GET /api/v1/tournaments/{id}/participants`: 200 `{"participants": [{"id", "name", "seed",
-    "disqualified"}]}` in order of entry; 404 when the tournament is unknown."""
-    _, t = await store.load(pool(request), tournament_id(request))
-    return json_response({"participants": [participant_json(p) for p in t.participants]})
+    "disqualified"}]}`: before the start the entrants with a place (registered, however they came)
+    in seed order, after it the bracket's participants; 404 when the tournament is unknown."""
+    pg = pool(request)
+    tid = tournament_id(request)
+    _, t = await store.load(pg, tid)
+    return json_response({"participants": [participant_json(p) for p in await entrants.participants(pg, tid, t)]})
+
+
+async def update_participant(request: Request) -> Response:
+    """`PATCH /api/v1/tournaments/{id}/participants/{participant_id}` (owner or admin), before the start:
+    body `{"name"?, "tag"?, "seed"?}`. A new `seed` s (1..n, among the n entrants with a place) moves
+    the entrant there and the others keep their order around it (Challonge's reseed); all n then
+    have explicit seeds 1..n. 200 `{"participant": {...}, "participants": [all, in seed order]}`;
+    404 unknown; 409 after the start; 422 a seed outside 1..n or a taken name."""
+    principal = await organiser(request)
+    spec = await read_json(request, ParticipantPatch)
+    pid = path_id(request, "participant_id")
+    name = clean_name(spec.name) if spec.name is not None else None
+    tag = clean_name(spec.tag) if spec.tag else None
+    async with owned(request, principal) as w:
+        tid, at = w.meta.id, now()
+        entrants.not_started(w.state, "changing a participant")
+        r = await event_store.get(w.conn, tid, pid)
+        regs = await event_store.registrations(w.conn, tid)
+        entries = []
+        if name is not None or spec.tag is not None:
+            before = registration_json(r)
+            await entrants.rename(w.conn, tid, r, name or r.name, tag if spec.tag is not None else r.tag)
+            after = await event_store.get(w.conn, tid, pid)
+            entries.append(entrants.entry(principal.label, at, "update_participant", r, before,
+                                          registration_json(after)))
+        if spec.seed is not None:
+            if r.status != "registered":
+                if registration.seed_taken(regs, spec.seed, other_than=pid) or spec.seed < 1:
+                    raise InvalidSettings(f"seed {spec.seed} is below 1 or already taken")
+                new_seeds = {pid: spec.seed}
+            else:
+                new_seeds = registration.reseed(regs, pid, spec.seed)
+            entries += await entrants.set_seeds(w.conn, tid, regs, new_seeds, principal.label, at, "reseed")
+        if entries:
+            await w.save(w.state, entries)
+        shown = await entrants.participants(w.conn, tid, w.state)
+        r = await event_store.get(w.conn, tid, pid)
+    return json_response({"participant": participant_json(Participant(id=r.id, name=r.name, seed=r.seed)),
+                          "participants": [participant_json(p) for p in shown]})
+
+
+async def randomize_participants(request: Request) -> Response:
+    """`POST /api/v1/tournaments/{id}/participants/randomize` (owner or admin), before the start: body
+    `{"random_seed"?}` (drawn and recorded when absent). The entrants with a place get seeds 1..n in a
+    random order (`random.Random(random_seed).shuffle` of the seed order). 200 `{"random_seed",
+    "participants": [in seed order]}`; 409 after the start."""
+    principal = await organiser(request)
+    spec = await read_json(request, Randomize)
+    rng_seed = spec.random_seed if spec.random_seed is not None else secrets.randbelow(2**31)
+    async with owned(request, principal) as w:
+        tid, at = w.meta.id, now()
+        entrants.not_started(w.state, "randomizing the seeds")
+        regs = await event_store.registrations(w.conn, tid)
+        order = [r.id for r in registration.seed_order(regs)]
+        random.Random(rng_seed).shuffle(order)
+        entries = await entrants.set_seeds(w.conn, tid, regs, {rid: i + 1 for i, rid in enumerate(order)},
+                                           principal.label, at, "randomize")
+        entries.append(entrants.entry(principal.label, at, "randomize_seeds", None, None,
+                                      {"random_seed": rng_seed, "order": order}))
+        await w.save(w.state, entries)
+        shown = await entrants.participants(w.conn, tid, w.state)
+    return json_response({"random_seed": rng_seed, "participants": [participant_json(p) for p in shown]})
+
+
+async def remove_participant(request: Request) -> Response:
+    """`DELETE /api/v1/tournaments/{id}/participants/{participant_id}` (owner or admin), before the
+    start: the entrant is removed (its id is not given out again); a place it freed goes to the
+    waitlist. 204; 404 unknown; 409 after the start (then: disqualify)."""
+    principal = await organiser(request)
+    pid = path_id(request, "participant_id")
+    async with owned(request, principal) as w:
+        tid, at = w.meta.id, now()
+        entrants.not_started(w.state, "removing a participant")
+        r = await event_store.get(w.conn, tid, pid)
+        await event_store.delete(w.conn, tid, pid)
+        entries = [entrants.entry(principal.label, at, "remove_participant", r, registration_json(r), None)]
+        entries += await entrants.promote(w.conn, tid, await event_store.config(w.conn, tid), principal.label, at)
+        await w.save(w.state, entries)
+    return Response(status_code=204)
 
 
 async def disqualify(request: Request) -> Response:
@@ -122,11 +213,14 @@ async def disqualify(request: Request) -> Response:
 
     Every match of the participant not yet completed (now or later, losers' bracket included) becomes
     a forfeit win for the opponent; completed results stay; Swiss stops pairing them. Idempotent.
-    200 `{"participant": {...}, "changed": [match ids]}`; 404 unknown participant; 401/403.
+    200 `{"participant": {...}, "changed": [match ids]}`; 404 unknown participant; 409 before the
+    start (remove the entrant instead); 401/403.
     """
     principal = await organiser(request)
     pid = path_id(request, "participant_id")
     async with owned(request, principal) as w:
+        if not w.state.matches:
+            raise StageError("the tournament has not started: remove the participant instead")
         new, entries = await asyncio.to_thread(results.disqualify, w.state, pid, actor=principal.label, at=now())
         await w.save(new, entries)
     p = next(x for x in new.participants if x.id == pid)
@@ -136,14 +230,23 @@ async def disqualify(request: Request) -> Response:
 # --- stages and rounds -------------------------------------------------------------------------
 
 async def start(request: Request) -> Response:
-    """`POST /api/v1/tournaments/{id}/start` (owner or admin), no body: builds the matches (Swiss
-    formats: round 1), byes advance at once. 200 with the tournament (`GET /tournaments/{id}` shape).
-    409 when already started; 422 when the participants do not fit the settings; 401/403/404."""
+    """`POST /api/v1/tournaments/{id}/start` (owner or admin): body (optional) `{"seeding":
+    "manual"|"random"|"rating", "random_seed"?}`. Starts with every entrant that has a place, however
+    it was entered (`/participants` or `/registrations`): closes check-in (no-shows out, waitlist
+    promoted), seeds them (`manual`: the organiser's order), builds the matches (Swiss formats: round
+    1); byes advance at once. `POST .../launch` is the same operation (kept as an alias).
+
+    200 the tournament (`GET /tournaments/{id}` shape) plus `"seeding"`, `"random_seed"`, `"seeds":
+    [{"participant_id", "name", "seed", "rating"}]`, `"no_shows"`, `"promoted"`. 409 when already
+    started; 422 when the entrants do not fit the settings or an unknown seeding; 401/403/404."""
     principal = await organiser(request)
+    spec = await read_json(request, StartBody)
     async with owned(request, principal) as w:
-        new, entries = await asyncio.to_thread(lifecycle.start, w.state, actor=principal.label, at=now())
-        meta = await w.save(new, entries)
-    return json_response(tournament_json(meta, new))
+        cfg = await event_store.config(w.conn, w.meta.id)
+        new, info = await entrants.start(w, cfg, seeding=spec.seeding, random_seed=spec.random_seed,
+                                         actor=principal.label, at=now())
+        meta = w.meta
+    return json_response({**tournament_json(meta, new), **info})
 
 
 async def pair_round(request: Request) -> Response:
@@ -197,16 +300,35 @@ async def get_match(request: Request) -> Response:
     return json_response(match_json(m))
 
 
-async def start_match(request: Request) -> Response:
-    """`POST /api/v1/tournaments/{id}/matches/{match_id}/start` (owner or admin), no body: a `ready`
-    match becomes `running`. 200 `{"match": {...}, "changed": [ids]}`; 409 when not ready; 401/403/404."""
+async def mark_underway(request: Request) -> Response:
+    """`POST /api/v1/tournaments/{id}/matches/{match_id}/underway` (owner or admin), no body: a `ready`
+    match is being played (`running`). `POST .../matches/{match_id}/start` is the same (kept as an
+    alias). 200 `{"match": {...}, "changed": [ids]}`; 409 when not ready; 401/403/404."""
     principal = await organiser(request)
     mid = path_id(request, "match_id")
     async with owned(request, principal) as w:
         new, entries = results.start_match(w.state, mid, actor=principal.label, at=now())
         await w.save(new, entries)
-    return json_response({"match": match_json(next(m for m in new.matches if m.id == mid)),
-                          "changed": changed_ids(entries)})
+    return json_response({"match": match_json(results.find(new, mid)), "changed": changed_ids(entries)})
+
+
+async def reset_match(request: Request) -> Response:
+    """`POST /api/v1/tournaments/{id}/matches/{match_id}/reset` (owner or admin): body (optional)
+    `{"force": bool}`. Takes the result back: a completed or running match is `ready` again with no
+    score, and what it fed is taken back as for a correction -- 409 `downstream_started` if one of
+    those matches is running or completed, unless `"force": true` resets them too (audited with
+    `"forced": true`). `POST .../reopen` is the same (Challonge's name). Audited as `reset_match`
+    with before and after. 200 `{"match", "changed": [ids]}`; 409 `stage_error` for a match without a
+    result; 401/403/404."""
+    principal = await organiser(request)
+    spec = await read_json(request, ResetBody)
+    mid = path_id(request, "match_id")
+    async with owned(request, principal) as w:
+        new, entries = await asyncio.to_thread(results.reset_match, w.state, mid, force=spec.force,
+                                               actor=principal.label, at=now())
+        await outcomes.clear(w.conn, w.meta.id, mid)
+        await w.save(new, entries)
+    return json_response({"match": match_json(results.find(new, mid)), "changed": changed_ids(entries)})
 
 
 async def report_result(request: Request) -> Response:

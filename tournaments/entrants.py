@@ -1,23 +1,30 @@
-"""Entrants around a bracket, inside a locked write (`store.write`): registering one, promoting the
-waitlist, closing check-in, linking members to telemetry players and rating entrants. Shared by the
-routes that register (one by one, or from a CSV) and launch; the rules themselves are pure
-(`tournaments.registration`, `tournaments.seeds`), the rows are `tournaments.event_store`'s.
+"""Entrants around a bracket, inside a locked write (`Store.write`): registering one, promoting the
+waitlist, closing check-in, linking members to telemetry players, rating entrants, and starting the
+bracket with them. Shared by the routes that add entrants (`/participants`, `/registrations`, the CSV
+import) and start (`/start`, `/launch`); the rules themselves are pure (`tournaments.registration`,
+`tournaments.seeds`), the rows are `tournaments.event_store`'s.
+
+One entrant model: every entrant is a registration row, whether it signed up or the organiser added
+it; before the start the bracket has no participants, and `start` enters the registered entrants
+(participant id = registration id). `participants` shows either, as the API's participants.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import secrets
 
 import asyncpg
 import msgspec
 
 from fragstats.auth import new_token
 
-from . import event_store, ratings, registration
+from . import event_store, lifecycle, ratings, registration, seeds
 from .errors import InvalidSettings, StageError
-from .model import AuditEntry
+from .model import AuditEntry, Participant, Tournament
 from .registration import EventConfig, Member, Registration
-from .schemas import NewRegistration
+from .schemas import EntrantBody
 from .shapes import registration_json
 
 TOKEN_PREFIX = "fsr_"
@@ -30,6 +37,32 @@ def entry(actor: str, at: dt.datetime, action: str, r: Registration | None, befo
     """An audit entry about registration ``r`` (or the event, when None)."""
     return AuditEntry(actor=actor, at=at, action=action, match_id=None, participant_id=r.id if r else None,
                       before=before, after=after)
+
+
+def not_started(t: Tournament, what: str) -> None:
+    """Raises ``StageError`` (409) once the bracket has started."""
+    if t.matches:
+        raise StageError(f"{what} is not possible after the start")
+
+
+async def rename(conn, tid: int, r: Registration, name: str, tag: str | None) -> None:
+    """Give registration ``r`` a new name and tag; ``InvalidSettings`` (422) when the name is taken."""
+    try:
+        async with conn.transaction():
+            await event_store.rename(conn, tid, r.id, name, tag)
+    except asyncpg.UniqueViolationError:
+        raise InvalidSettings(f"the name {name!r} is already registered") from None
+
+
+async def set_seeds(conn, tid: int, regs: list[Registration], new: dict[int, int | None], actor: str,
+                    at: dt.datetime, action: str) -> list[AuditEntry]:
+    """Store the organiser's seeds ``new`` (registration id -> seed); one audit entry ``action`` per
+    entrant whose seed changed, with the seed before and after."""
+    by_id = {r.id: r for r in regs}
+    changed = {rid: seed for rid, seed in new.items() if by_id[rid].seed != seed}
+    await event_store.set_seeds(conn, tid, changed)
+    return [entry(actor, at, action, by_id[rid], {"seed": by_id[rid].seed}, {"seed": seed})
+            for rid, seed in sorted(changed.items())]
 
 
 def not_launched(cfg: EventConfig, what: str) -> None:
@@ -59,14 +92,17 @@ async def link_members(engines, members: list[Member]) -> list[Member]:
     return [m if m.player_id else msgspec.structs.replace(m, player_id=found.get(m.name)) for m in members]
 
 
-async def register_one(engines, w, cfg: EventConfig, spec: NewRegistration, name: str, tag: str | None,
-                       actor: str, at: dt.datetime) -> tuple[Registration, str, AuditEntry]:
+async def register_one(engines, w, cfg: EventConfig, spec: EntrantBody, name: str, tag: str | None,
+                       actor: str, at: dt.datetime, *, placed: bool = False
+                       ) -> tuple[Registration, str, AuditEntry]:
     """Validate and insert one registration inside the locked write ``w`` (``name`` and ``tag``
-    already cleaned); returns it, its entrant token (shown once) and its audit entry.
+    already cleaned); returns it, its entrant token (shown once) and its audit entry. ``placed``: the
+    organiser enters it with a place whatever the capacity (`POST /participants`); else it is placed
+    by the event's rules (approval, capacity, waitlist).
 
-    Raises ``StageError`` (409) after the launch, the start or the close of check-in;
-    ``InvalidSettings`` (422) for a seed outside 1..100000, a roster that breaks the event's rules, or
-    a name already registered."""
+    Raises ``StageError`` (409) after the start or the close of check-in; ``InvalidSettings`` (422)
+    for a seed outside 1..100000 or already held, a roster that breaks the event's rules, or a name
+    already registered."""
     tid = w.meta.id
     not_launched(cfg, "registering")
     if w.state.matches:
@@ -81,7 +117,12 @@ async def register_one(engines, w, cfg: EventConfig, spec: NewRegistration, name
     registration.check_roster(cfg, members)
     members = await link_members(engines, members)
     regs = await event_store.registrations(w.conn, tid)
-    status = "pending" if cfg.approval and actor == "public" else registration.place_for_new(cfg, regs)
+    if registration.seed_taken(regs, spec.seed):
+        raise InvalidSettings(f"seed {spec.seed} is already taken")
+    if placed:
+        status = "registered"
+    else:
+        status = "pending" if cfg.approval and actor == "public" else registration.place_for_new(cfg, regs)
     token = new_token(TOKEN_PREFIX)
     try:
         async with w.conn.transaction():
@@ -126,3 +167,53 @@ async def entrant_ratings(conn, entrants: list[Registration]) -> dict[int, ratin
         starters = [m for m in r.members if not m.substitute] or r.members
         out[r.id] = ratings.team_rating([stored.get(m.player_id or "", default) for m in starters])
     return out
+
+
+async def participants(conn, tournament_id: int, t: Tournament) -> list[Participant]:
+    """The tournament's participants as the API shows them: the bracket's once it has started, else
+    the entrants with a place (registered), in seed order, with the organiser's seeds."""
+    if t.matches:
+        return t.participants
+    regs = await event_store.registrations(conn, tournament_id)
+    return [Participant(id=r.id, name=r.name, seed=r.seed) for r in registration.seed_order(regs)]
+
+
+async def start(w, cfg: EventConfig, *, seeding: str, random_seed: int | None, actor: str,
+                at: dt.datetime) -> tuple[Tournament, dict]:
+    """Start the bracket of the locked write ``w`` with its entrants: close check-in (no-shows out,
+    waitlist promoted), seed the registered entrants (``tournaments.seeds``: ``manual`` keeps the
+    organiser's order; ``random`` without a ``random_seed`` draws one and records it; ``rating``),
+    enter them into the bracket (participant id = registration id) and build the matches. Saves it
+    all with the audit entries (``close_checkin`` ..., ``add_participant`` per entrant, ``start`` per
+    match, one ``launch`` with the seeds).
+
+    Returns the new state and ``{"seeding", "random_seed", "seeds": [{"participant_id", "name",
+    "seed", "rating"}], "no_shows", "promoted"}``. Raises ``StageError`` (409) when already started,
+    ``InvalidSettings`` (422) for an unknown seeding or entrants that do not fit the format (then
+    nothing is changed)."""
+    tid = w.meta.id
+    if w.state.matches or cfg.launched_at is not None:
+        raise StageError("the tournament has already been started")
+    if seeding not in seeds.METHODS:
+        raise InvalidSettings(f"seeding must be one of {list(seeds.METHODS)}")
+    cfg, entries, no_shows, promoted = await close_checkin(w, cfg, actor, at)
+    regs = registration.entrants(await event_store.registrations(w.conn, tid))
+    if seeding == "random" and random_seed is None:
+        random_seed = secrets.randbelow(2**31)
+    rates = await entrant_ratings(w.conn, regs)
+    seeded = seeds.assign(regs, seeding, random_seed=random_seed, ratings=rates)
+    t = w.state
+    for r in sorted(regs, key=lambda r: seeded[r.id]):
+        t, _, more = lifecycle.add_participant(t, r.name, seeded[r.id], actor=actor, at=at, participant_id=r.id)
+        entries += more
+    t, more = await asyncio.to_thread(lifecycle.start, t, actor=actor, at=at)
+    entries += more
+    cfg = msgspec.structs.replace(cfg, seeding=seeding, random_seed=random_seed, launched_at=at)
+    await event_store.put_config(w.conn, tid, cfg)
+    entries.append(entry(actor, at, "launch", None, None,
+                         {"seeding": seeding, "random_seed": random_seed, "seeds": seeded}))
+    await w.save(t, entries)
+    rows = [{"participant_id": r.id, "name": r.name, "seed": seeded[r.id],
+             "rating": round(ratings.conservative(rates[r.id]), 3)} for r in regs]
+    return t, {"seeding": seeding, "random_seed": random_seed, "seeds": sorted(rows, key=lambda x: x["seed"]),
+               "no_shows": no_shows, "promoted": promoted}

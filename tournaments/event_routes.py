@@ -16,9 +16,7 @@ answers: `{"utc": ISO-8601 "Z", "local": ISO-8601 with the event zone's offset, 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import secrets
 
 import msgspec
 from starlette.requests import Request
@@ -27,12 +25,12 @@ from starlette.responses import Response
 from fragstats.bodies import read_json
 from fragstats.errors import ApiError
 
-from . import entrants, event_store, lifecycle, ratings, registration, schedule, seeds, store, webhooks
+from . import entrants, event_store, registration, schedule, store
 from .errors import InvalidSettings, StageError
-from .http import (db, check_owner, clean_name, entrant_token, json_response, now, organiser, organiser_if_sent, owned,
-                   path_id, pool, tournament_id)
+from .http import (check_owner, clean_name, db, deprecated, entrant_token, json_response, now, organiser,
+                   organiser_if_sent, owned, path_id, pool, tournament_id)
 from .registration import Registration
-from .schemas import EventSpec, Extend, Launch, NewRegistration
+from .schemas import EntrantBody, EventSpec, Extend, StartBody
 from .shapes import event_json, registration_json, tournament_json
 
 
@@ -132,7 +130,7 @@ async def register(request: Request) -> Response:
     entrant's token, shown only here. 401/403 (closed registration without organiser key), 409 after
     check-in closed or the launch, 422 roster rules / name taken / bad body."""
     principal = await organiser_if_sent(request)
-    spec = await read_json(request, NewRegistration)
+    spec = await read_json(request, EntrantBody)
     async with db(request).write(tournament_id(request)) as w:
         cfg = await event_store.config(w.conn, w.meta.id)
         if principal is not None:
@@ -306,47 +304,18 @@ async def extend_checkin(request: Request) -> Response:
     return json_response(event_json(cfg, regs, _viewer_zone(request), at))
 
 
+@deprecated
 async def launch(request: Request) -> Response:
-    """`POST /api/v1/tournaments/{id}/launch` (organiser): body `{"seeding": "manual"|"random"|"rating",
-    "random_seed": int?}`. Closes check-in (no-shows out, waitlist promoted), seeds the registered
-    entrants (`tournaments.seeds`; random without a `random_seed` draws one and records it), enters
-    them into the bracket (participant id = registration id) and starts it.
-
-    200 `{"tournament": {...}, "seeding", "random_seed", "seeds": [{"participant_id", "name", "seed",
-    "rating"}], "no_shows", "promoted"}`. 409 launched already / bracket started; 422 bad seeding or
-    too few entrants for the format."""
+    """`POST /api/v1/tournaments/{id}/launch` (organiser): the same operation as `POST .../start` (an
+    alias kept for clients of Tournaments II), answered in its own shape: body `{"seeding":
+    "manual"|"random"|"rating", "random_seed"?}`; 200 `{"tournament": {...}, "seeding", "random_seed",
+    "seeds": [{"participant_id", "name", "seed", "rating"}], "no_shows", "promoted"}`. 409 started
+    already; 422 bad seeding or too few entrants for the format."""
     principal = await organiser(request)
-    spec = await read_json(request, Launch)
-    if spec.seeding not in seeds.METHODS:
-        raise ApiError(422, "invalid_body", f"seeding must be one of {list(seeds.METHODS)}")
+    spec = await read_json(request, StartBody)
     async with owned(request, principal) as w:
-        tid = w.meta.id
-        cfg = await event_store.config(w.conn, tid)
-        entrants.not_launched(cfg, "launching")
-        if w.state.matches or w.state.participants:
-            raise StageError("the bracket already has participants; launch works on registrations only")
-        at = now()
-        cfg, entries, no_shows, promoted = await entrants.close_checkin(w, cfg, principal.label, at)
-        regs = registration.entrants(await event_store.registrations(w.conn, tid))
-        rng_seed = spec.random_seed
-        if spec.seeding == "random" and rng_seed is None:
-            rng_seed = secrets.randbelow(2**31)
-        rates = await entrants.entrant_ratings(w.conn, regs)
-        seeded = seeds.assign(regs, spec.seeding, random_seed=rng_seed, ratings=rates)
-        t = w.state
-        for r in sorted(regs, key=lambda r: seeded[r.id]):
-            t, _, more = lifecycle.add_participant(t, r.name, seeded[r.id], actor=principal.label, at=at,
-                                                   participant_id=r.id)
-            entries += more
-        t, more = await asyncio.to_thread(lifecycle.start, t, actor=principal.label, at=at)
-        entries += more
-        cfg = msgspec.structs.replace(cfg, seeding=spec.seeding, random_seed=rng_seed, launched_at=at)
-        await event_store.put_config(w.conn, tid, cfg)
-        entries.append(entrants.entry(principal.label, at, "launch", None, None,
-                                      {"seeding": spec.seeding, "random_seed": rng_seed, "seeds": seeded}))
-        meta = await w.save(t, entries)
-    rows = [{"participant_id": r.id, "name": r.name, "seed": seeded[r.id],
-             "rating": round(ratings.conservative(rates[r.id]), 3)} for r in regs]
-    return json_response({"tournament": tournament_json(meta, t), "seeding": spec.seeding, "random_seed": rng_seed,
-                          "seeds": sorted(rows, key=lambda x: x["seed"]), "no_shows": no_shows,
-                          "promoted": promoted})
+        cfg = await event_store.config(w.conn, w.meta.id)
+        t, info = await entrants.start(w, cfg, seeding=spec.seeding, random_seed=spec.random_seed,
+                                       actor=principal.label, at=now())
+        meta = w.meta
+    return json_response({"tournament": tournament_json(meta, t), **info})

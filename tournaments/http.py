@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -26,6 +27,7 @@ from fragstats.params import INT4_MAX, int_param, path_id as kernel_path_id
 from . import store
 from .model import AuditEntry
 
+Handler = Callable[[Request], Awaitable[Response]]
 MAX_NAME = 200
 """Characters of a tournament, participant or registration name (the `tournaments.name` CHECK)."""
 
@@ -112,3 +114,23 @@ async def owned(request: Request, principal: Principal) -> AsyncIterator[store.W
 def changed_ids(entries: list[AuditEntry]) -> list[int]:
     """Ids of the matches an operation changed (its audit entries), ascending."""
     return sorted({e.match_id for e in entries if e.match_id is not None})
+
+
+def deprecated(handler: Handler) -> Handler:
+    """Mark a route handler as an old name kept for clients that use it: the OpenAPI document says
+    `deprecated: true` (its docstring says what replaced it)."""
+    handler.deprecated = True  # type: ignore[attr-defined]
+    return handler
+
+
+def alias(handler: Handler, name: str, of: str) -> Handler:
+    """`handler` under an old route name (`name`, its OpenAPI operation) that a client may still use;
+    `of` names the route that replaced it. Marked `deprecated`."""
+
+    @functools.wraps(handler)
+    async def old_name(request: Request) -> Response:
+        return await handler(request)
+
+    old_name.__name__ = old_name.__qualname__ = name
+    old_name.__doc__ = f"Deprecated alias of `{of}`, kept for clients that use it.\n\n{handler.__doc__}"
+    return deprecated(old_name)

@@ -204,6 +204,13 @@ async def save(conn, tournament_id: int, o: Outcome, at: dt.datetime) -> None:
         o.note, at)
 
 
+async def clear(conn, tournament_id: int, match_id: int) -> None:
+    """Forget the claims, provenance, dispute and note of a match whose result was taken back (its
+    telemetry evidence stays)."""
+    await conn.execute("UPDATE tournament_match_outcomes SET claims = '{}', provenance = NULL, dispute = 'none',"
+                       " note = NULL WHERE tournament_id = $1 AND match_id = $2", tournament_id, match_id)
+
+
 def outcome_json(o: Outcome | None, m: Match) -> dict:
     """``{"match_id", "status", "provenance": "telemetry"|"reported"|"confirmed"|"organiser"|null,
     "dispute": "none"|"open"|"resolved", "claims": {source: {"by", "at", "scores"|"games"|"forfeit"}},

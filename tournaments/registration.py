@@ -148,3 +148,26 @@ def close_checkin(cfg: EventConfig, regs: list[Registration]) -> tuple[list[int]
 def entrants(regs: list[Registration]) -> list[Registration]:
     """Those who enter the bracket: registered, in order of registration."""
     return _ordered(regs, "registered")
+
+
+def seed_order(regs: list[Registration]) -> list[Registration]:
+    """Entrants with a place (``registered``) in seed order: the organiser's seeds ascending, then
+    the unseeded in order of registration -- the order ``seeds.assign`` gives with ``manual``."""
+    return sorted(entrants(regs), key=lambda r: (r.seed is None, r.seed or 0))
+
+
+def reseed(regs: list[Registration], registration_id: int, seed: int) -> dict[int, int]:
+    """Challonge's rule for moving one entrant: ``registration_id`` (registered) takes seed ``seed``
+    (1..n) and the others keep their order around it. Returns the new seed of every registered
+    entrant (all explicit, 1..n). Raises ``InvalidSettings`` (422) for a seed outside 1..n."""
+    order = [r.id for r in seed_order(regs)]
+    if not 1 <= seed <= len(order):
+        raise InvalidSettings(f"seed must be 1..{len(order)} (the entrants with a place)")
+    order.remove(registration_id)
+    order.insert(seed - 1, registration_id)
+    return {rid: i + 1 for i, rid in enumerate(order)}
+
+
+def seed_taken(regs: list[Registration], seed: int | None, other_than: int | None = None) -> bool:
+    """Whether an active entrant other than ``other_than`` already holds the organiser's seed ``seed``."""
+    return seed is not None and any(r.seed == seed and r.status in ACTIVE and r.id != other_than for r in regs)

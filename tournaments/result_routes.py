@@ -10,7 +10,6 @@ malformed, 401/403 auth, 404 unknown, 409 state (`match_not_ready`, `downstream_
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Any
 
 import msgspec
@@ -24,10 +23,10 @@ from fragstats.errors import ApiError
 from . import entrants, event_store, exports, odds, outcomes, ratings, results, store, telemetry, webhooks
 from .audit import diff
 from .errors import InvalidSettings, NotFound
-from .http import (db, check_owner, clean_name, int_query, json_response, now, organiser, owned, path_id, pool,
+from .http import (check_owner, clean_name, db, int_query, json_response, now, organiser, owned, path_id, pool,
                    tournament_id)
 from .model import Match, Tournament
-from .schemas import ResultBody, MatchResult, NewRegistration, TokenRequest, WebhookBody
+from .schemas import ResultBody, MatchResult, EntrantBody, TokenRequest, WebhookBody
 from .shapes import registration_json, tournament_json
 
 
@@ -244,9 +243,8 @@ async def import_bracket(request: Request) -> Response:
         t = await asyncio.to_thread(exports.rebuild, doc, actor=principal.label, at=now())
     except (KeyError, TypeError, ValueError) as exc:
         raise ApiError(422, "invalid_body", f"not a bracket export: {exc!r}") from None
-    pg = pool(request)
     meta = await db(request).create(name, msgspec.structs.replace(t, matches=[], participants=[]),
-                              principal.key_id, actor=principal.label, at=now())
+                                    principal.key_id, actor=principal.label, at=now())
     async with db(request).write(meta.id) as w:
         meta = await w.save(t, diff(w.state, t, actor=principal.label, at=now(), action="import"))
     return json_response(tournament_json(meta, t), 201)
@@ -266,7 +264,7 @@ async def import_participants(request: Request) -> Response:
         entries = []
         for line, row in enumerate(rows, start=2):
             try:
-                spec = msgspec.convert(row, NewRegistration)
+                spec = msgspec.convert(row, EntrantBody)
                 name, tag = clean_name(spec.name), clean_name(spec.tag) if spec.tag else None
                 r, token, entry = await entrants.register_one(request.app.state.engines, w, cfg, spec, name, tag,
                                                               principal.label, now())

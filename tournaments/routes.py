@@ -18,10 +18,12 @@ from . import bracket_routes as bracket
 from . import event_routes as event
 from . import pages
 from . import result_routes as result
+from .http import alias
 
 PREFIX = "/api/v1/tournaments"
 T = "/{tournament_id:int}"
 M = T + "/matches/{match_id:int}"
+P = T + "/participants/{participant_id:int}"
 R = T + "/registrations/{registration_id:int}"
 
 routes = [
@@ -34,13 +36,21 @@ routes = [
         Route(T, bracket.delete_tournament, methods=["DELETE"]),
         Route(T + "/participants", bracket.add_participant, methods=["POST"]),
         Route(T + "/participants", bracket.list_participants, methods=["GET"]),
-        Route(T + "/participants/{participant_id:int}/disqualify", bracket.disqualify, methods=["POST"]),
+        Route(T + "/participants/randomize", bracket.randomize_participants, methods=["POST"]),
+        Route(P, bracket.update_participant, methods=["PATCH"]),
+        Route(P, bracket.remove_participant, methods=["DELETE"]),
+        Route(P + "/disqualify", bracket.disqualify, methods=["POST"]),
         Route(T + "/start", bracket.start, methods=["POST"]),
         Route(T + "/rounds", bracket.pair_round, methods=["POST"]),
         Route(T + "/matches", bracket.list_matches, methods=["GET"]),
         Route(M, bracket.get_match, methods=["GET"]),
-        Route(M + "/start", bracket.start_match, methods=["POST"]),
+        Route(M + "/underway", bracket.mark_underway, methods=["POST"]),
+        Route(M + "/start", alias(bracket.mark_underway, "start_match", "POST .../matches/{match_id}/underway"),
+              methods=["POST"]),
         Route(M + "/result", bracket.report_result, methods=["POST"]),
+        Route(M + "/reset", bracket.reset_match, methods=["POST"]),
+        Route(M + "/reopen", alias(bracket.reset_match, "reopen_match", "POST .../matches/{match_id}/reset"),
+              methods=["POST"]),
         Route(T + "/standings", bracket.get_standings, methods=["GET"]),
         Route(T + "/audit", bracket.get_audit, methods=["GET"]),
         # the event around it
@@ -57,7 +67,7 @@ routes = [
         Route(R + "/readmit", event.readmit, methods=["POST"]),
         Route(T + "/checkin/close", event.close_checkin, methods=["POST"]),
         Route(T + "/checkin/extend", event.extend_checkin, methods=["POST"]),
-        Route(T + "/launch", event.launch, methods=["POST"]),
+        Route(T + "/launch", event.launch, methods=["POST"]),  # the same operation as /start, in its old shape
         # results with provenance, odds, export, webhooks
         Route(M + "/token", result.issue_token, methods=["POST"]),
         Route(M + "/report", result.captain_report, methods=["POST"]),

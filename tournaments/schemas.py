@@ -19,11 +19,6 @@ class NewTournament(msgspec.Struct, forbid_unknown_fields=True):
     settings: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class NewParticipant(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    seed: int | None = None
-
-
 class RoundRequest(msgspec.Struct, forbid_unknown_fields=True):
     round: int | None = None
 
@@ -70,7 +65,11 @@ class EventSpec(msgspec.Struct, forbid_unknown_fields=True):
     round_minutes: int | None = None
 
 
-class NewRegistration(msgspec.Struct, forbid_unknown_fields=True):
+class EntrantBody(msgspec.Struct, forbid_unknown_fields=True):
+    """One entrant, the same for `POST /participants` (the organiser enters it, with a place),
+    `POST /registrations` (sign-up) and each row of the CSV import: ``name``, ``tag``, ``seed`` (the
+    organiser's), ``player_id`` (a player entrant's telemetry id) or ``members`` (a roster)."""
+
     name: str
     tag: str | None = None
     seed: int | None = None
@@ -78,11 +77,30 @@ class NewRegistration(msgspec.Struct, forbid_unknown_fields=True):
     members: list[Member] | None = None
 
 
+class ParticipantPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A change to an entrant before the start: a new ``name`` / ``tag``, or a new ``seed``."""
+
+    name: str | None = None
+    tag: str | None = None
+    seed: int | None = None
+
+
+class Randomize(msgspec.Struct, forbid_unknown_fields=True):
+    random_seed: int | None = None
+
+
+class ResetBody(msgspec.Struct, forbid_unknown_fields=True):
+    force: bool = False
+
+
 class Extend(msgspec.Struct, forbid_unknown_fields=True):
     minutes: int
 
 
-class Launch(msgspec.Struct, forbid_unknown_fields=True):
+class StartBody(msgspec.Struct, forbid_unknown_fields=True):
+    """How to seed the entrants at the start: ``manual`` (the organiser's order), ``random`` (with
+    ``random_seed``, drawn and recorded when absent) or ``rating``."""
+
     seeding: str = "manual"
     random_seed: int | None = None
 

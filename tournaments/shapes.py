@@ -28,14 +28,15 @@ def match_json(m: Match) -> dict:
     return msgspec.to_builtins(m)
 
 
-def tournament_json(meta: Meta, t: Tournament | None = None) -> dict:
+def tournament_json(meta: Meta, t: Tournament | None = None, participants: list[Participant] | None = None) -> dict:
     """`{"id", "name", "format", "settings", "status", "owner_key_id", "created_at", "updated_at"}`, and
-    with the state `t`: `"participants"`, `"matches"` (count), `"round"` (Swiss formats)."""
+    with the state `t`: `"participants"` (`participants`, else the bracket's), `"matches"` (count),
+    `"round"` (Swiss formats)."""
     body = {"id": meta.id, "name": meta.name, "format": meta.format, "settings": meta.settings,
             "status": meta.status, "owner_key_id": meta.owner_key_id,
             "created_at": meta.created_at.isoformat(), "updated_at": meta.updated_at.isoformat()}
     if t is not None:
-        body["participants"] = [participant_json(p) for p in t.participants]
+        body["participants"] = [participant_json(p) for p in (t.participants if participants is None else participants)]
         body["matches"] = len(t.matches)
         if t.format in ("swiss", "valve_swiss"):
             body["round"] = swiss.current_round(t)
