@@ -128,6 +128,7 @@ async def test_a_whole_event(client, app, hooked):
         starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=20)
         await ok(await client.put(f"{API}/{tid}/event", headers=org, json={
             "capacity": 4, "checkin_minutes": 60, "starts_at": starts.isoformat(), "timezone": "Europe/Paris"}))
+        await ok(await client.post(f"{API}/{tid}/registration/open", headers=org))
 
         # 2. registration: four places, the fifth waits; members linked to telemetry by name
         reg, tok = {}, {}

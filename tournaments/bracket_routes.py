@@ -29,9 +29,9 @@ from . import entrants, event_store, lifecycle, outcomes, registration, results,
 from .errors import InvalidSettings, StageError
 from .http import (changed_ids, clean_name, db, int_query, json_response, now, organiser, owned, path_id, pool,
                    tournament_id)
-from .model import FORMATS, Participant
+from .model import FORMATS, AuditEntry, Participant
 from .schemas import (EntrantBody, NewTournament, ParticipantPatch, Randomize, ResetBody, ResultBody, RoundRequest,
-                      StartBody)
+                      StartBody, TournamentPatch, given)
 from .shapes import match_json, participant_json, registration_json, tournament_json
 
 
@@ -83,6 +83,39 @@ async def get_tournament(request: Request) -> Response:
     pg = pool(request)
     meta, t = await store.load(pg, tournament_id(request))
     return json_response(tournament_json(meta, t, await entrants.participants(pg, meta.id, t)))
+
+
+async def update_tournament(request: Request) -> Response:
+    """`PATCH /api/v1/tournaments/{id}` (owner or admin): body `{"name"?, "format"?, "settings"?,
+    "starts_at"?, "timezone"?, "checkin_minutes"?, "round_minutes"?}`, only those change. `format`
+    and `settings` (validated as at creation; `settings` replaces them whole) only before the start;
+    the event's times as `PATCH .../event` takes them (`starts_at` in the future). Audited as
+    `update_tournament` (and `configure_event`). 200 the tournament (`GET` shape); 409 a format,
+    settings or times change after the start; 422 a bad name, format, setting or time."""
+    principal = await organiser(request)
+    spec = await read_json(request, TournamentPatch)
+    changes = given(spec)
+    name = clean_name(changes.pop("name")) if "name" in changes else None
+    fmt, settings = changes.pop("format", None), changes.pop("settings", None)
+    async with owned(request, principal) as w:
+        at, entries = now(), []
+        meta, t = w.meta, w.state
+        if changes:  # the event's times
+            _, entries = await entrants.configure(w, changes, principal.label, at)
+        if fmt is not None or settings is not None:
+            entrants.not_started(t, "changing the format or settings")
+            t = lifecycle.new_tournament(fmt or t.format, settings if settings is not None
+                                         else (store.public_settings(t) if fmt is None else {}))
+        if name is not None or t is not w.state:
+            before = {"name": meta.name, "format": meta.format, "settings": meta.settings}
+            after = {"name": name or meta.name, "format": t.format, "settings": store.public_settings(t)}
+            entries.append(AuditEntry(actor=principal.label, at=at, action="update_tournament", match_id=None,
+                                      participant_id=None, before=before, after=after))
+            meta = await w.rename(name or meta.name, t, entries)
+        elif entries:
+            meta = await w.save(t, entries)
+        shown = await entrants.participants(w.conn, meta.id, t)
+    return json_response(tournament_json(meta, t, shown))
 
 
 async def delete_tournament(request: Request) -> Response:

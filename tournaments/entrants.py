@@ -20,8 +20,8 @@ import msgspec
 
 from fragstats.auth import new_token
 
-from . import event_store, lifecycle, ratings, registration, seeds
-from .errors import InvalidSettings, StageError
+from . import event_store, lifecycle, ratings, registration, schedule, seeds
+from .errors import InvalidSettings, InvalidTime, StageError
 from .model import AuditEntry, Participant, Tournament
 from .registration import EventConfig, Member, Registration
 from .schemas import EntrantBody
@@ -217,3 +217,46 @@ async def start(w, cfg: EventConfig, *, seeding: str, random_seed: int | None, a
              "rating": round(ratings.conservative(rates[r.id]), 3)} for r in regs]
     return t, {"seeding": seeding, "random_seed": random_seed, "seeds": sorted(rows, key=lambda x: x["seed"]),
                "no_shows": no_shows, "promoted": promoted}
+
+
+EVENT_TIMES = ("starts_at", "timezone", "checkin_minutes", "round_minutes")
+
+
+def future_time(value: str, zone: str, now: dt.datetime, what: str) -> dt.datetime:
+    """``value`` (ISO-8601; local time in ``zone`` without an offset) as UTC; ``InvalidTime`` (422)
+    when it cannot be read or is not after ``now``."""
+    t = schedule.parse_time(value, zone)
+    if t <= now:
+        raise InvalidTime(f"{what} {schedule.iso_utc(t)} is in the past")
+    return t
+
+
+async def configure(w, changes: dict, actor: str, at: dt.datetime, *, replace: bool = False
+                    ) -> tuple[EventConfig, list[AuditEntry]]:
+    """Change the event configuration of the locked write ``w`` (``replace``: the whole of it, fields
+    not in ``changes`` back to their defaults; else only those given). ``starts_at`` is read in the
+    event's (new) ``timezone`` and must be in the future. A larger capacity promotes the waitlist.
+
+    Returns the new config and the audit entries (``configure_event``, ``promote``...). Raises
+    ``StageError`` (409) after the start, ``InvalidSettings`` / ``InvalidTime`` (422)."""
+    tid = w.meta.id
+    old = await event_store.config(w.conn, tid)
+    not_launched(old, "changing the event")
+    not_started(w.state, "changing the event")
+    base = EventConfig() if replace else old
+    fields = dict(changes)
+    zone = fields.get("timezone", base.timezone if not replace else "UTC")
+    schedule.zone(zone)
+    if fields.get("kind", base.kind) not in ("player", "team"):
+        raise InvalidSettings("kind must be player or team")
+    if isinstance(fields.get("starts_at"), str):
+        fields["starts_at"] = future_time(fields["starts_at"], zone, at, "starts_at")
+    keep = {k: getattr(old, k) for k in ("checkin_closed_at", "checkin_extra_minutes", "seeding", "random_seed",
+                                         "launched_at", "registration_opens_at", "registration_closes_at")}
+    cfg = msgspec.structs.replace(base, **({**keep, **fields} if replace else fields))
+    registration.check_config(cfg)
+    await event_store.put_config(w.conn, tid, cfg)
+    entries = [entry(actor, at, "configure_event", None, {"event": msgspec.to_builtins(old)},
+                     {"event": msgspec.to_builtins(cfg)})]
+    entries += await promote(w.conn, tid, cfg, actor, at)  # a larger capacity frees places
+    return cfg, entries

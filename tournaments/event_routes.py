@@ -5,7 +5,7 @@ Who may call what:
   * organiser (the tournament's owner key, or the admin; `Authorization: Bearer`): everything;
   * entrant (`X-Registration-Token: <token>` given once at registration): its own check-in and
     withdrawal (and, in `result_routes`, its captain's result reports);
-  * anyone: reads, and registering while the event has `open_registration`.
+  * anyone: reads, and signing up while the organiser has opened registration.
 
 Errors as in `tournaments.bracket_routes`: 401/403 auth, 404 unknown tournament/registration, 409 the
 operation does not fit the state (`stage_error`: after the launch, check-in closed or not open,
@@ -26,11 +26,11 @@ from fragstats.bodies import read_json
 from fragstats.errors import ApiError
 
 from . import entrants, event_store, registration, schedule, store
-from .errors import InvalidSettings, StageError
+from .errors import StageError
 from .http import (check_owner, clean_name, db, deprecated, entrant_token, json_response, now, organiser,
                    organiser_if_sent, owned, path_id, pool, tournament_id)
 from .registration import Registration
-from .schemas import EntrantBody, EventSpec, Extend, StartBody
+from .schemas import EntrantBody, EventPatch, EventSpec, Extend, RegistrationWindow, StartBody, given
 from .shapes import event_json, registration_json, tournament_json
 
 
@@ -44,37 +44,73 @@ def _viewer_zone(request: Request) -> str | None:
 # --- event config ------------------------------------------------------------------------------
 
 async def put_event(request: Request) -> Response:
-    """`PUT /api/v1/tournaments/{id}/event` (organiser): body `{"kind": "player"|"team", "capacity": int?
-    (null: no limit), "roster_min", "roster_max", "substitutes", "approval": bool, "open_registration":
-    bool, "starts_at": ISO-8601 (with offset, or local time in `timezone`), "timezone": IANA name,
-    "checkin_minutes": minutes before the start the check-in opens (0: no check-in), "round_minutes"?
-    (for the iCal schedule)}`. 200 the event (`GET` shape). 409 after the launch; 422 a bad value or
-    a local `starts_at` that daylight saving skips."""
+    """`PUT /api/v1/tournaments/{id}/event` (organiser): the whole event configuration, body `{"kind":
+    "player"|"team", "capacity": int? (null: no limit), "roster_min", "roster_max", "substitutes",
+    "approval": bool, "open_registration": bool (default false: only the organiser registers),
+    "starts_at": ISO-8601 in the future (with offset, or local time in `timezone`), "timezone": IANA
+    name, "checkin_minutes": minutes before the start the check-in opens (0: no check-in),
+    "round_minutes"? (for the iCal schedule)}`; fields left out take their defaults (`PATCH` changes
+    only those given). 200 the event (`GET` shape). 409 after the start; 422 a bad value, a
+    `starts_at` in the past or a local one that daylight saving skips."""
     principal = await organiser(request)
     spec = await read_json(request, EventSpec)
-    tid = tournament_id(request)
-    starts = schedule.parse_time(spec.starts_at, spec.timezone) if spec.starts_at else None
-    schedule.zone(spec.timezone)
-    if spec.kind not in ("player", "team"):
-        raise InvalidSettings("kind must be player or team")
+    return await _configure(request, principal, msgspec.structs.asdict(spec), replace=True)
+
+
+async def patch_event(request: Request) -> Response:
+    """`PATCH /api/v1/tournaments/{id}/event` (organiser): body any fields of `PUT .../event`; only
+    those change (`starts_at` in the future, read in the event's zone). 200 the event (`GET` shape);
+    409 after the start; 422 a bad value."""
+    principal = await organiser(request)
+    spec = await read_json(request, EventPatch)
+    return await _configure(request, principal, given(spec), replace=False)
+
+
+async def _configure(request: Request, principal, changes: dict, *, replace: bool) -> Response:
     async with owned(request, principal) as w:
-        old = await event_store.config(w.conn, tid)
-        entrants.not_launched(old, "changing the event")
-        if w.state.matches:
-            raise StageError("the bracket has already been started")
-        cfg = msgspec.structs.replace(old, kind=spec.kind, capacity=spec.capacity, roster_min=spec.roster_min,
-                                      roster_max=spec.roster_max, substitutes=spec.substitutes,
-                                      approval=spec.approval, open_registration=spec.open_registration,
-                                      starts_at=starts, timezone=spec.timezone, checkin_minutes=spec.checkin_minutes,
-                                      round_minutes=spec.round_minutes)
-        registration.check_config(cfg)
-        await event_store.put_config(w.conn, tid, cfg)
         at = now()
-        entries = [entrants.entry(principal.label, at, "configure_event", None, None,
-                                  {"event": msgspec.to_builtins(cfg)})]
-        entries += await entrants.promote(w.conn, tid, cfg, principal.label, at)  # a larger capacity frees places
+        cfg, entries = await entrants.configure(w, changes, principal.label, at, replace=replace)
         await w.save(w.state, entries)
-        regs = await event_store.registrations(w.conn, tid)
+        regs = await event_store.registrations(w.conn, w.meta.id)
+    return json_response(event_json(cfg, regs, _viewer_zone(request), at))
+
+
+async def open_registration(request: Request) -> Response:
+    """`POST /api/v1/tournaments/{id}/registration/open` (organiser): body (optional) `{"opens_at"?,
+    "closes_at"?}` (ISO-8601; local times in the event's zone). From then on anyone may sign up
+    (`POST .../registrations`) until `closes_at` or `.../registration/close`; registration is closed
+    until the organiser opens it. 200 the event; 409 after the start; 422 a bad or past `closes_at`,
+    or one before `opens_at`."""
+    principal = await organiser(request)
+    spec = await read_json(request, RegistrationWindow)
+    async with owned(request, principal) as w:
+        at = now()
+        old = await event_store.config(w.conn, w.meta.id)
+        entrants.not_started(w.state, "opening registration")
+        opens = schedule.parse_time(spec.opens_at, old.timezone) if spec.opens_at else None
+        closes = entrants.future_time(spec.closes_at, old.timezone, at, "closes_at") if spec.closes_at else None
+        cfg = msgspec.structs.replace(old, open_registration=True, registration_opens_at=opens,
+                                      registration_closes_at=closes)
+        registration.check_config(cfg)
+        await event_store.put_config(w.conn, w.meta.id, cfg)
+        window = {"opens_at": schedule.iso_utc(opens), "closes_at": schedule.iso_utc(closes)}
+        await w.save(w.state, [entrants.entry(principal.label, at, "open_registration", None, None, window)])
+        regs = await event_store.registrations(w.conn, w.meta.id)
+    return json_response(event_json(cfg, regs, _viewer_zone(request), at))
+
+
+async def close_registration(request: Request) -> Response:
+    """`POST /api/v1/tournaments/{id}/registration/close` (organiser): the public may no longer sign up
+    (the organiser still registers entrants). Idempotent. 200 the event."""
+    principal = await organiser(request)
+    async with owned(request, principal) as w:
+        at = now()
+        old = await event_store.config(w.conn, w.meta.id)
+        cfg = msgspec.structs.replace(old, open_registration=False)
+        if cfg != old:
+            await event_store.put_config(w.conn, w.meta.id, cfg)
+            await w.save(w.state, [entrants.entry(principal.label, at, "close_registration", None, None, None)])
+        regs = await event_store.registrations(w.conn, w.meta.id)
     return json_response(event_json(cfg, regs, _viewer_zone(request), at))
 
 
@@ -123,12 +159,14 @@ async def register(request: Request) -> Response:
     """`POST /api/v1/tournaments/{id}/registrations`: body `{"name", "tag"?, "seed"? (organiser only),
     "player_id"? (player events: the telemetry id), "members"?: [{"name", "player_id"?, "substitute"?}]}`.
 
-    Anyone may register while `open_registration` (then an approval event makes it `pending`);
-    the organiser always may (never pending). Members without `player_id` are linked to the telemetry
+    Anyone may register while the organiser has opened registration (`POST .../registration/open`,
+    within its window; an approval event makes it `pending`); the organiser always may (never
+    pending). Members without `player_id` are linked to the telemetry
     player seen with that exact name when there is exactly one. A place is given while capacity
     lasts, else the entrant is `waitlisted`. 201 `{"registration": {...}, "token": "fsr_..."}` -- the
-    entrant's token, shown only here. 401/403 (closed registration without organiser key), 409 after
-    check-in closed or the launch, 422 roster rules / name taken / bad body."""
+    entrant's token, shown only here. 401 registration not opened (without organiser key), 403 a seed
+    from the public, 409 outside the registration window, after check-in closed or the start, 422
+    roster rules / name or seed taken / bad body."""
     principal = await organiser_if_sent(request)
     spec = await read_json(request, EntrantBody)
     async with db(request).write(tournament_id(request)) as w:
@@ -136,7 +174,9 @@ async def register(request: Request) -> Response:
         if principal is not None:
             check_owner(principal, w.meta)
         elif not cfg.open_registration:
-            raise ApiError(401, "unauthorized", "registration is closed to the public; the organiser registers")
+            raise ApiError(401, "unauthorized", registration.registration_window(cfg, now()))
+        elif (why := registration.registration_window(cfg, now())) is not None:
+            raise StageError(why)
         if principal is None and spec.seed is not None:
             raise ApiError(403, "forbidden", "only the organiser sets seeds")
         actor = principal.label if principal else "public"
@@ -173,7 +213,7 @@ async def _entrant_or_organiser(request: Request, w: store.Writer, rid: int) -> 
 
 
 async def _transition(request: Request, action: str) -> Response:
-    """Shared body of withdraw / approve / reject / check-in / re-admit."""
+    """Shared body of withdraw / approve / reject / check-in / undo check-in / re-admit."""
     rid = path_id(request, "registration_id")
     async with db(request).write(tournament_id(request)) as w:
         tid = w.meta.id
@@ -212,6 +252,12 @@ async def _transition(request: Request, action: str) -> Response:
                 raise StageError(f"a {r.status} entrant cannot check in")
             if r.checked_in_at is None:
                 await event_store.set_checkin(w.conn, tid, rid, at)
+        elif action == "undo_checkin":
+            window = schedule.checkin_window(cfg.starts_at, cfg.checkin_minutes, cfg.checkin_extra_minutes)
+            if window is None or cfg.checkin_closed_at is not None or not at < window[1]:
+                raise StageError("check-in is over (or there is none): a check-in can no longer be undone")
+            if r.checked_in_at is not None:
+                await event_store.set_checkin(w.conn, tid, rid, None)
         elif action == "readmit":
             if r.status not in ("no_show", "withdrawn", "rejected"):
                 raise StageError("only a no-show, withdrawn or rejected entrant can be re-admitted"
@@ -253,6 +299,13 @@ async def checkin(request: Request) -> Response:
     the window is open (registered or waitlisted entrants). Idempotent. 200 `{"registration",
     "promoted": []}`; 409 outside the window, after it closed, or for an entrant that is out."""
     return await _transition(request, "checkin")
+
+
+async def undo_checkin(request: Request) -> Response:
+    """`DELETE .../registrations/{rid}/checkin` (the entrant's token or the organiser): undo a check-in
+    while check-in has not closed (the entrant must check in again to keep its place). Idempotent.
+    200 `{"registration", "promoted": []}`; 409 once check-in is over."""
+    return await _transition(request, "undo_checkin")
 
 
 async def readmit(request: Request) -> Response:

@@ -11,6 +11,8 @@ check in). Rules chosen:
     closes, registered entrants who did not check in become ``no_show`` and the freed places go to
     checked-in waitlisted entrants, in order. After that, only checked-in entrants are promoted.
   * ``capacity`` None means no limit (nobody is ever waitlisted).
+  * Sign-up is closed unless the organiser opens it (``open_registration``), optionally for a window
+    ``[registration_opens_at, registration_closes_at)``; the organiser may always register entrants.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class EventConfig(msgspec.Struct):
     roster_max: int = 1
     substitutes: int = 0
     approval: bool = False
-    open_registration: bool = True
+    open_registration: bool = False
     starts_at: dt.datetime | None = None
     timezone: str = "UTC"
     checkin_minutes: int = 0
@@ -54,6 +56,8 @@ class EventConfig(msgspec.Struct):
     seeding: str | None = None
     random_seed: int | None = None
     launched_at: dt.datetime | None = None
+    registration_opens_at: dt.datetime | None = None
+    registration_closes_at: dt.datetime | None = None
 
 
 class Registration(msgspec.Struct):
@@ -87,6 +91,20 @@ def check_config(cfg: EventConfig) -> None:
         raise InvalidSettings("a check-in window needs starts_at")
     if cfg.round_minutes is not None and not 1 <= cfg.round_minutes <= 24 * 60:
         raise InvalidSettings("round_minutes must be 1..1440")
+    if (cfg.registration_opens_at is not None and cfg.registration_closes_at is not None
+            and cfg.registration_closes_at <= cfg.registration_opens_at):
+        raise InvalidSettings("registration must close after it opens")
+
+
+def registration_window(cfg: EventConfig, now: dt.datetime) -> str | None:
+    """None while the public may sign up at ``now``, else why not (closed, not open yet, over)."""
+    if not cfg.open_registration:
+        return "registration is closed to the public; the organiser registers entrants"
+    if cfg.registration_opens_at is not None and now < cfg.registration_opens_at:
+        return f"registration opens at {cfg.registration_opens_at.isoformat()}"
+    if cfg.registration_closes_at is not None and now >= cfg.registration_closes_at:
+        return f"registration closed at {cfg.registration_closes_at.isoformat()}"
+    return None
 
 
 def check_roster(cfg: EventConfig, members: list[Member]) -> None:

@@ -33,6 +33,7 @@ routes = [
         Route("/import", result.import_bracket, methods=["POST"]),
         # the bracket
         Route(T, bracket.get_tournament, methods=["GET"]),
+        Route(T, bracket.update_tournament, methods=["PATCH"]),
         Route(T, bracket.delete_tournament, methods=["DELETE"]),
         Route(T + "/participants", bracket.add_participant, methods=["POST"]),
         Route(T + "/participants", bracket.list_participants, methods=["GET"]),
@@ -55,7 +56,10 @@ routes = [
         Route(T + "/audit", bracket.get_audit, methods=["GET"]),
         # the event around it
         Route(T + "/event", event.put_event, methods=["PUT"]),
+        Route(T + "/event", event.patch_event, methods=["PATCH"]),
         Route(T + "/event", event.get_event, methods=["GET"]),
+        Route(T + "/registration/open", event.open_registration, methods=["POST"]),
+        Route(T + "/registration/close", event.close_registration, methods=["POST"]),
         Route(T + "/schedule.ics", event.get_ical, methods=["GET"]),
         Route(T + "/registrations", event.register, methods=["POST"]),
         Route(T + "/registrations", event.list_registrations, methods=["GET"]),
@@ -64,6 +68,7 @@ routes = [
         Route(R + "/approve", event.approve, methods=["POST"]),
         Route(R + "/reject", event.reject, methods=["POST"]),
         Route(R + "/checkin", event.checkin, methods=["POST"]),
+        Route(R + "/checkin", event.undo_checkin, methods=["DELETE"]),
         Route(R + "/readmit", event.readmit, methods=["POST"]),
         Route(T + "/checkin/close", event.close_checkin, methods=["POST"]),
         Route(T + "/checkin/extend", event.extend_checkin, methods=["POST"]),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from .errors import InvalidResult
 from .exports import parse_scores_csv
@@ -52,17 +53,57 @@ class ResultBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class EventSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """The whole event configuration (`PUT .../event`); a field left out takes its default."""
+
     kind: str = "player"
     capacity: int | None = None
     roster_min: int = 1
     roster_max: int = 1
     substitutes: int = 0
     approval: bool = False
-    open_registration: bool = True
+    open_registration: bool = False
     starts_at: str | None = None
     timezone: str = "UTC"
     checkin_minutes: int = 0
     round_minutes: int | None = None
+
+
+class EventPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A change to the event configuration (`PATCH .../event`): only the fields given change."""
+
+    kind: str | UnsetType = UNSET
+    capacity: int | None | UnsetType = UNSET
+    roster_min: int | UnsetType = UNSET
+    roster_max: int | UnsetType = UNSET
+    substitutes: int | UnsetType = UNSET
+    approval: bool | UnsetType = UNSET
+    open_registration: bool | UnsetType = UNSET
+    starts_at: str | None | UnsetType = UNSET
+    timezone: str | UnsetType = UNSET
+    checkin_minutes: int | UnsetType = UNSET
+    round_minutes: int | None | UnsetType = UNSET
+
+
+class TournamentPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A change to a tournament (`PATCH /tournaments/{id}`): ``name`` any time; ``format`` and
+    ``settings`` before the start; the event's times (``starts_at``, ``timezone``,
+    ``checkin_minutes``, ``round_minutes``) as `PATCH .../event` takes them."""
+
+    name: str | UnsetType = UNSET
+    format: str | UnsetType = UNSET
+    settings: dict[str, Any] | UnsetType = UNSET
+    starts_at: str | None | UnsetType = UNSET
+    timezone: str | UnsetType = UNSET
+    checkin_minutes: int | UnsetType = UNSET
+    round_minutes: int | None | UnsetType = UNSET
+
+
+class RegistrationWindow(msgspec.Struct, forbid_unknown_fields=True):
+    """When the public may sign up (`POST .../registration/open`): from ``opens_at`` (default: now) until
+    ``closes_at`` (default: until closed), ISO-8601, local times in the event's zone."""
+
+    opens_at: str | None = None
+    closes_at: str | None = None
 
 
 class EntrantBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -122,3 +163,8 @@ class MatchResult(msgspec.Struct, forbid_unknown_fields=True):
 class WebhookBody(msgspec.Struct, forbid_unknown_fields=True):
     url: str
     secret: str | None = None
+
+
+def given(body: msgspec.Struct) -> dict[str, Any]:
+    """The fields of a patch body that were sent (not ``UNSET``)."""
+    return {f: getattr(body, f) for f in body.__struct_fields__ if getattr(body, f) is not UNSET}

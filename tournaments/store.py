@@ -186,6 +186,12 @@ class Writer:
         self.changed = self.changed or bool(entries)
         return self.meta
 
+    async def rename(self, name: str, new: Tournament, entries: list[AuditEntry]) -> Meta:
+        """Store a new name and state (format and settings as ``new`` has them) with ``entries``."""
+        await self.conn.execute("UPDATE tournaments SET name = $2, format = $3, settings = $4::jsonb WHERE id = $1",
+                                self.meta.id, name, new.format, _json(public_settings(new)))
+        return await self.save(new, entries)
+
     async def delete(self, *, actor: str, at: dt.datetime) -> None:
         """Delete the tournament (its rows cascade); the audit log keeps a ``delete_tournament`` entry."""
         before = {"name": self.meta.name, "format": self.meta.format, "status": self.meta.status,
