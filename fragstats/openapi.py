@@ -92,6 +92,14 @@ def event_schemas() -> tuple[dict, dict]:
     return body, components
 
 
+def webhook_schemas() -> tuple[dict, dict]:
+    """(the OpenAPI `webhooks` object, its component schemas): the tournaments' webhook events
+    (`tournaments.catalogue`)."""
+    from tournaments.catalogue import openapi_webhooks  # the assembly reads the packages, as event_schemas does
+
+    return openapi_webhooks()
+
+
 @functools.cache  # reading the source costs ~0.5 ms a route; `/openapi.json` and `/docs` ask per request
 def request_body(endpoint) -> tuple[dict | None, list]:
     """(OpenAPI `requestBody` of a non-ingest route, the Struct types it names) read from the
@@ -195,6 +203,7 @@ def spec(routes) -> dict:
     body, events = event_schemas()
     bodies = [t for _, route in flat for t in request_body(route.endpoint)[1]]
     _, body_components = msgspec.json.schema_components(bodies, ref_template="#/components/schemas/{name}")
+    hooks, hook_components = webhook_schemas()
     tags = sorted({op["tags"][0] for ops in paths.values() for op in ops.values()})
     return {
         "openapi": "3.1.0",
@@ -203,8 +212,9 @@ def spec(routes) -> dict:
                                 "tournaments out. Times are UTC; each operation says ISO-8601 or epoch."},
         "tags": [{"name": t} for t in tags],
         "paths": dict(sorted(paths.items())),
+        "webhooks": hooks,
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA, "IngestBody": body, **events, **body_components},
+            "schemas": {"Error": ERROR_SCHEMA, "IngestBody": body, **events, **body_components, **hook_components},
             "securitySchemes": {
                 "serverToken": {"type": "apiKey", "in": "header", "name": "X-Server-Token",
                                 "description": "a game server's token (`POST /api/v1/servers`)"},

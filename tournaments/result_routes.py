@@ -20,7 +20,7 @@ from fragstats.auth import token_hash
 from fragstats.bodies import read_json, read_text
 from fragstats.errors import ApiError
 
-from . import entrants, event_store, exports, odds, outcomes, ratings, results, store, telemetry, webhooks
+from . import catalogue, entrants, event_store, exports, odds, outcomes, ratings, results, store, telemetry, webhooks
 from .audit import diff
 from .errors import InvalidSettings, NotFound
 from .http import (check_owner, clean_name, db, int_query, json_response, now, organiser, owned, path_id, pool,
@@ -282,10 +282,11 @@ async def import_participants(request: Request) -> Response:
 # --- webhooks ----------------------------------------------------------------------------------
 
 async def add_webhook(request: Request) -> Response:
-    """`POST /api/v1/tournaments/{id}/webhooks` (organiser): body `{"url": http(s) URL, "secret"?}`.
-    Every later change of the tournament is POSTed there (`tournaments.webhooks` has the format and
-    the signature). 201 `{"id", "url", "secret", "created_at"}` (the secret is shown only here).
-    422 a URL that is not http(s)."""
+    """`POST /api/v1/tournaments/{id}/webhooks` (organiser): body `{"url": http(s) URL, "secret"?:
+    "whsec_<base64 of 24..64 bytes>"}` (one is made when left out). Every later change of the
+    tournament is POSTed there as an event of the catalogue (`GET .../webhook-events`), signed as
+    Standard Webhooks (`tournaments.webhooks`). 201 `{"id", "url", "secret", "created_at"}` (the
+    secret is shown only here). 422 a URL that is not http(s), or a secret not in that form."""
     principal = await organiser(request)
     spec = await read_json(request, WebhookBody)
     if not spec.url.startswith(("http://", "https://")) or len(spec.url) > 2000:
@@ -296,6 +297,15 @@ async def add_webhook(request: Request) -> Response:
     row = await webhooks.register(pg, meta.id, spec.url, spec.secret)
     return json_response({"id": row["id"], "url": row["url"], "secret": row["secret"],
                           "created_at": row["created_at"].isoformat()}, 201)
+
+
+async def webhook_events(request: Request) -> Response:
+    """`GET /api/v1/tournaments/webhook-events`: the public catalogue of webhook events, 200 `{"version",
+    "events": [{"type", "description", "schema"}]}` (`tournaments.catalogue`). Each payload is
+    `{"type", "version", "timestamp", "data": {"tournament_id", "seq", "at", "actor", "action", "forced",
+    "match_id", "participant_id", "before", "after"}}`, signed as Standard Webhooks; the schemas are in
+    the OpenAPI document's `webhooks`."""
+    return json_response(catalogue.catalogue())
 
 
 async def list_webhooks(request: Request) -> Response:

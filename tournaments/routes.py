@@ -31,6 +31,7 @@ routes = [
     Route(PREFIX, bracket.list_tournaments, methods=["GET"]),
     Mount(PREFIX, routes=[
         Route("/import", result.import_bracket, methods=["POST"]),
+        Route("/webhook-events", result.webhook_events, methods=["GET"]),
         # the bracket
         Route(T, bracket.get_tournament, methods=["GET"]),
         Route(T, bracket.update_tournament, methods=["PATCH"]),
