@@ -194,13 +194,16 @@ async def get_odds(request: Request) -> Response:
     """`GET /api/v1/tournaments/{id}/odds?runs=100..20000&seed=`: Monte Carlo odds from the current
     bracket (`tournaments.odds`): 200 `{"runs", "seed", "status", "participants": [{"participant_id",
     "name", "rating" (mu - 3 sigma), "win", "reach": {"<bracket>:<round>": p}}]}` best chance first.
+    Every format: elimination, round robin, Swiss (the pairing rules played run by run; `valve_swiss`:
+    `win` is the chance to advance) and group stages with their playoff. `runs` defaults to 2000,
+    500 for Swiss and group stages (each run plays the engine's rules, ~2 ms for 16 entrants).
     Recomputed on every call, so always after the latest result; the same seed gives the same
-    numbers. 404; 422 before the start or for Swiss/group formats."""
+    numbers. 404; 422 before the start."""
     pg = pool(request)
     tid = tournament_id(request)
-    runs = int_query(request, "runs", 2000, 100, 20000)
-    seed = int_query(request, "seed", 0, 0)
     meta, t = await store.load(pg, tid)
+    runs = int_query(request, "runs", odds.PLAYED_RUNS if odds.played(t) else 2000, 100, 20000)
+    seed = int_query(request, "seed", 0, 0)
     regs = {r.id: r for r in await event_store.registrations(pg, tid)}
     rates = await entrants.entrant_ratings(pg, [regs[p.id] for p in t.participants if p.id in regs])
     default = (ratings.DEFAULT_MU, ratings.DEFAULT_SIGMA)
