@@ -204,8 +204,9 @@ async def update_participant(request: Request) -> Response:
 async def randomize_participants(request: Request) -> Response:
     """`POST /api/v1/tournaments/{id}/participants/randomize` (owner or admin), before the start: body
     `{"random_seed"?}` (drawn and recorded when absent). The entrants with a place get seeds 1..n in a
-    random order (`random.Random(random_seed).shuffle` of the seed order). 200 `{"random_seed",
-    "participants": [in seed order]}`; 409 after the start."""
+    random order (`random.Random(random_seed).shuffle` of them in order of registration: the same
+    entrants and seed give the same seeds). 200 `{"random_seed", "participants": [in seed order]}`;
+    409 after the start."""
     principal = await organiser(request)
     spec = await read_json(request, Randomize)
     rng_seed = spec.random_seed if spec.random_seed is not None else secrets.randbelow(2**31)
@@ -213,7 +214,7 @@ async def randomize_participants(request: Request) -> Response:
         tid, at = w.meta.id, now()
         entrants.not_started(w.state, "randomizing the seeds")
         regs = await event_store.registrations(w.conn, tid)
-        order = [r.id for r in registration.seed_order(regs)]
+        order = [r.id for r in registration.entrants(regs)]  # in order of registration, as `seeds.assign`
         random.Random(rng_seed).shuffle(order)
         entries = await entrants.set_seeds(w.conn, tid, regs, {rid: i + 1 for i, rid in enumerate(order)},
                                            principal.label, at, "randomize")

@@ -41,6 +41,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
 
     best_of: int = 1
     seed_ordering: str = "inner_outer"
+    drop_ordering: str | list[str] = "fragstats"
     third_place: bool = False
     grand_final: Literal["none", "simple", "double"] = "double"
     cycles: int = 1

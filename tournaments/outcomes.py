@@ -29,9 +29,10 @@ import datetime as dt
 
 import msgspec
 
-from . import lifecycle, results
-from .errors import NotFound
+from . import results
+from .errors import MatchNotReady, NotFound
 from .model import AuditEntry, Match, Tournament
+from .progress import is_real
 
 
 class Claim(msgspec.Struct, omit_defaults=True):
@@ -132,6 +133,8 @@ def add_claim(t: Tournament, o: Outcome, source: str, claim: Claim, *, actor: st
     m = next((x for x in t.matches if x.id == o.match_id), None)
     if m is None:
         raise NotFound(f"match {o.match_id} does not exist in this tournament")
+    if m.status not in ("ready", "running", "completed") or not is_real(m):
+        raise MatchNotReady(f"match {m.id} is {m.status}; a result needs both opponents known")
     claims = {**o.claims, source: claim}
     before = {"provenance": o.provenance, "dispute": o.dispute}
     entries: list[AuditEntry] = []
@@ -150,14 +153,10 @@ def add_claim(t: Tournament, o: Outcome, source: str, claim: Claim, *, actor: st
         wanted, current = series(claim, m.best_of), match_series(m)
         if source == "organiser" or (wanted is not None and (current is None or not same_result(wanted, current))) \
                 or (wanted is None and m.status in ("ready", "running")):
-            was = lifecycle.status(t)
             new_t, engine_entries = results.report_result(
                 t, o.match_id, scores=claim.scores, games=claim.games, forfeit=claim.forfeit, winner=claim.winner,
                 force=force, actor=actor, at=at)
             entries += engine_entries
-            if was != "completed" and lifecycle.status(new_t) == "completed":
-                entries.append(AuditEntry(actor=actor, at=at, action="complete", match_id=None,
-                                          participant_id=None, before={"status": was}, after={"status": "completed"}))
     new_o = msgspec.structs.replace(o, claims=claims, provenance=provenance, dispute=dispute, note=None)
     after = {"provenance": new_o.provenance, "dispute": new_o.dispute, "source": source,
              "claim": msgspec.to_builtins(claim)}

@@ -174,7 +174,14 @@ class Writer:
         self.changed = False  # audit entries were appended: the commit must be announced
 
     async def save(self, new: Tournament, entries: list[AuditEntry]) -> Meta:
-        """Store ``new`` as the state, sync the normalized rows, append ``entries``; returns the new row."""
+        """Store ``new`` as the state, sync the normalized rows, append ``entries``; returns the new row.
+        A state that completes the tournament adds one ``complete`` entry (status before and after),
+        whichever operation completed it."""
+        was, now = self.meta.status, status(new)
+        if entries and now == "completed" and was != "completed":
+            last = entries[-1]
+            entries = [*entries, AuditEntry(actor=last.actor, at=last.at, action="complete", match_id=None,
+                                             participant_id=None, before={"status": was}, after={"status": now})]
         at = max((e.at for e in entries), default=None)
         row = await self.conn.fetchrow(
             "UPDATE tournaments SET state = $2::jsonb, status = $3, updated_at = coalesce($4, updated_at)"
