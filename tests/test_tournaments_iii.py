@@ -7,8 +7,10 @@ webhooks woken by every commit, odds for Swiss and group stages, the hidden gran
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 from conftest import ADMIN, new_server
 from helpers import AT, make, ok
 from standardwebhooks.webhooks import Webhook as StandardWebhook
-from test_tournaments_ii_event import Receiver
+from test_tournaments_ii_event import Receiver, envelope, hooked, kill, send  # noqa: F401 (fixture)
 
 from tournaments import pages, results, webhooks
 
@@ -446,3 +448,53 @@ async def test_unstarted_participants_move_to_entrants(app):
         finally:
             await tx.rollback()
     await pool.execute("DELETE FROM tournaments WHERE id = $1", tid)
+
+
+# --- the after-commit hook off the writer's path ----------------------------------------------------
+
+async def until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_tournament_hook_stuck_on_a_lock_does_not_slow_inserts(client, app, org, hooked):
+    """Issue 13, point 9: the tournament results hook runs on its own task (the pipeline's after-commit
+    runners): while it waits for a tournament locked by another transaction, the batch writer goes on
+    committing; once the lock goes, the result it held is applied."""
+    server_id, stoken = await new_server(client, f"lock server {uuid.uuid4().hex[:6]}")
+    tid = await new(client, org)
+    await entrants(client, org, tid, 2)
+    await ok(await client.post(f"{API}/{tid}/start", headers=org))
+    m = (await matches(client, tid))[0]
+    token = (await ok(await client.post(f"{API}/{tid}/matches/{m['id']}/token", json={}, headers=org), 201))["token"]
+    pipeline, pool = app.state.pipeline, app.state.engines.pg
+
+    def committed() -> bool:  # everything admitted is in ClickHouse (the hooks may still be behind)
+        return pipeline.queue.size == 0 and pipeline.in_flight == 0
+
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("SELECT 1 FROM tournaments WHERE id = $1 FOR UPDATE", tid)  # an organiser's long write
+        try:
+            tm = f"match_lock{uuid.uuid4().hex[:12]}"
+            start = time.monotonic()
+            await send(client, stoken, [envelope("match_end", tm, allies_score="5", axis_score="2",
+                                                 tournament_match_token=token)])
+            for i in range(3):  # more batches after it, each committed while the hook still waits
+                await until(committed)
+                await send(client, stoken, [kill(tm, ("A", f"ga-{tm}"), ("B", f"gb-{tm}"), float(i))])
+            await until(committed)
+            assert time.monotonic() - start < 3.0
+            assert (await ok(await client.get(f"{API}/{tid}/matches/{m['id']}")))["status"] == "ready"
+        finally:
+            await tx.rollback()
+    async def applied() -> bool:
+        return (await ok(await client.get(f"{API}/{tid}/matches/{m['id']}")))["status"] == "completed"
+
+    deadline = time.monotonic() + 10
+    while not await applied():
+        assert time.monotonic() < deadline, "the held result was not applied after the lock went"
+        await asyncio.sleep(0.05)
