@@ -186,6 +186,8 @@ async def update_participant(request: Request) -> Response:
             entries.append(entrants.entry(principal.label, at, "update_participant", r, before,
                                           registration_json(after)))
         if spec.seed is not None:
+            if not 1 <= spec.seed <= entrants.MAX_SEED:
+                raise InvalidSettings(f"seed must be 1..{entrants.MAX_SEED}")
             if r.status != "registered":
                 if registration.seed_taken(regs, spec.seed, other_than=pid) or spec.seed < 1:
                     raise InvalidSettings(f"seed {spec.seed} is below 1 or already taken")

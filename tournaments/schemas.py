@@ -4,7 +4,7 @@ handler passes to `read_json`). Meanings are in the routes' docstrings."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -126,8 +126,11 @@ class ParticipantPatch(msgspec.Struct, forbid_unknown_fields=True):
     seed: int | None = None
 
 
+RandomSeed = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # recorded in a Postgres bigint
+
+
 class Randomize(msgspec.Struct, forbid_unknown_fields=True):
-    random_seed: int | None = None
+    random_seed: RandomSeed | None = None
 
 
 class ResetBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -143,7 +146,7 @@ class StartBody(msgspec.Struct, forbid_unknown_fields=True):
     ``random_seed``, drawn and recorded when absent) or ``rating``."""
 
     seeding: str = "manual"
-    random_seed: int | None = None
+    random_seed: RandomSeed | None = None
 
 
 class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
