@@ -225,7 +225,8 @@ def test_webhook_signature_and_ids():
     assert catalogue.event_type("report_result", 4, None, {"status": "pending"}, ready) == "match.ready"
     assert catalogue.event_type("start_match", 3, None, ready, running) == "match.underway"
     assert catalogue.event_type("reset_match", 3, None, done, ready) == "match.reset"
-    assert catalogue.event_type("start", 3, None, None, ready) == "match.created"
+    assert catalogue.event_type("start", 3, None, None, ready) == "match.ready"
+    assert catalogue.event_type("start", 4, None, None, {"status": "pending"}) == "match.created"
     assert catalogue.event_type("checkin", None, 9, {}, {}) == "participant.checked_in"
     assert catalogue.event_type("add_participant", None, 9, None, {"id": 9}) == "participant.entered"
     assert catalogue.event_type("disqualify", None, 9, {"disqualified": False}, {"disqualified": True}) == \

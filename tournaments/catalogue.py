@@ -56,9 +56,9 @@ EVENTS: dict[str, str] = {
     "participant.entered": "An entrant entered the bracket at the start (its participant record).",
     "participant.disqualified": "A participant was disqualified; its remaining matches are forfeits.",
     # matches
-    "match.created": "A match was created (the start, a Swiss round, a playoff).",
+    "match.created": "A match was created (the start, a Swiss round, a playoff) whose opponents are not both known.",
     "match.removed": "A match was removed (a Swiss round or playoff taken back by a correction).",
-    "match.ready": "Both opponents of a match are known: it can be played.",
+    "match.ready": "Both opponents of a match are known: it can be played (also when it is created so).",
     "match.underway": "A match is being played.",
     "match.scored": "A series in progress has a new score (best of 3/5).",
     "match.completed": "A match was decided (`after` has the result).",
@@ -92,7 +92,7 @@ ACTIONS: dict[str, str] = {
 
 def _match_change(before: dict | None, after: dict | None) -> str:
     if before is None:
-        return "match.created"
+        return "match.ready" if (after or {}).get("status") == "ready" else "match.created"
     if after is None:
         return "match.removed"
     was, now = before.get("status"), after.get("status")
