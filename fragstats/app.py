@@ -27,7 +27,13 @@ from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.auth_failures import FailedAuth
 from fragstats.engines import open_engines, startup_step
-from fragstats.errors import ErrorAnswerMiddleware, http_exception_handler, unhandled_exception_handler
+from fragstats.errors import (
+    ErrorAnswerMiddleware,
+    StatusError,
+    http_exception_handler,
+    status_error_handler,
+    unhandled_exception_handler,
+)
 from fragstats.http import client_disconnect_handler
 from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
 from fragstats.migrations import migrate_all
@@ -131,7 +137,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         # Metrics outermost, so that they count the 500 that ErrorAnswerMiddleware answers.
         middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics), Middleware(ErrorAnswerMiddleware)],
-        exception_handlers={HTTPException: http_exception_handler, ClientDisconnect: client_disconnect_handler,
+        exception_handlers={HTTPException: http_exception_handler, StatusError: status_error_handler,
+                            ClientDisconnect: client_disconnect_handler,
                             Exception: unhandled_exception_handler},
         lifespan=lifespan,
     )
