@@ -10,7 +10,7 @@ over permutations from random starts, and (up to 16 entrants always, and for 20,
 exhaustive branch and bound over every permutation of every drop round after the first (losers'
 round 1 pairs the losers of neighbouring first-round matches, as every preset and brackets-manager.js
 do). Running this file prints the minimum the search finds per entrant count (the values
-`FRAGSTATS_DROPS` was chosen to reach).
+`DEFAULT_DROP_ORDERINGS` was chosen to reach).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ BLOCK_OVERLAP_CANDIDATES = ("reverse", "half_shift", "reverse_half_shift", "pair
 # `brackets_manager` (`defaultMinorOrdering` of brackets-manager.js, src/ordering.ts, whose first entry
 # orders the losers of winners' round 1).
 Orderings = list[str] | list[list[int]]
-FRAGSTATS_DROPS: list[tuple[range, Orderings]] = [
+DEFAULT_DROP_ORDERINGS: list[tuple[range, Orderings]] = [
     (range(3, 5), ["natural", "natural"]),
     (range(5, 9), ["natural", "half_shift", "natural"]),
     (range(9, 17), ["natural", "half_shift", "natural", "natural"]),
@@ -133,7 +133,7 @@ def drop_orders(setting: str | list[str], entrants: int) -> list[list[int]] | No
     if isinstance(setting, list):
         found = setting
     elif setting == "fragstats":
-        found = next((orders for counts, orders in FRAGSTATS_DROPS if entrants in counts), None)
+        found = next((orders for counts, orders in DEFAULT_DROP_ORDERINGS if entrants in counts), None)
     else:
         found = BRACKETS_MANAGER_DROPS.get(size) if setting == "brackets_manager" else None
     if found is None:
