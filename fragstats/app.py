@@ -23,6 +23,7 @@ from fragstats.auth_failures import FailedAuth
 from fragstats.engines import open_engines, startup_step
 from fragstats.errors import ErrorAnswerMiddleware, http_exception_handler, unhandled_exception_handler
 from fragstats.http import client_disconnect_handler
+from fragstats.identities import NoIdentities
 from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
 from fragstats.migrations import migrate_all
 from fragstats.settings import Settings
@@ -63,7 +64,9 @@ def _package_routes() -> list:
     from ingest.routes import routes as ingest_routes
     from query.routes import routes as query_routes
 
-    routes = list(ingest_routes) + list(query_routes)
+    from identity.routes import routes as identity_routes
+
+    routes = list(ingest_routes) + list(query_routes) + list(identity_routes)
     try:
         from tournaments.routes import routes as tournament_routes
     except ImportError:  # the tournaments package may ship without its HTTP layer
@@ -99,6 +102,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # Reads the write-ahead log: what a crash left unstored is stored before new batches.
                 await pipeline.open()
             app.state.pipeline = pipeline
+            # Players (identity/): its service, and its resolver handed to query (?expand=identity).
+            from identity.service import open_identity
+            app.state.identity_resolver = (await open_identity(app)).resolver
             live = LiveState(engines.redis, settings.live_ttl_s, metrics.live_servers.set)
             pipeline.after_commit.append(live.update)
             for hook in app.state.after_commit_factories:
@@ -130,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.metrics = metrics
     app.state.draining = False
     app.state.after_commit_factories = _after_commit_factories()
+    app.state.identity_resolver = NoIdentities()  # replaced by identity's at start-up
     from tournaments.ratings import leaderboard as rating_leaderboard
 
     app.state.rating_leaderboard = rating_leaderboard
@@ -142,9 +149,12 @@ def _after_commit_factories() -> list:
     This is the one call from ingest into tournaments that the layering allows (README, "Layout"):
     the assembly floor wires it, so that `ingest` itself does not import `tournaments`.
     """
+    from identity.hooks import after_commit_factory as players_factory
+    from ingest.identity import play_of
     from tournaments.telemetry import after_commit_factory
 
-    return [after_commit_factory]
+    # Achievements and `!claim` in chat: identity reads ingest's events through ingest's converter.
+    return [after_commit_factory, players_factory(play_of)]
 
 
 async def drain(app: Starlette) -> None:
