@@ -1,4 +1,5 @@
-"""The `fragstats` command: `serve`, `server add|list|revoke`, `key add`, `dead-letter status|redrive`, `import-log`.
+"""The `fragstats` command: `serve`, `server add|list|revoke`, `key add`, `dead-letter status|redrive`,
+`achievements backfill`, `import-log`.
 
 Flags override `FRAGSTATS_*` environment variables (see `fragstats/settings.py`).
 """
@@ -253,6 +254,21 @@ def dead_letter_status(url: str, admin_token: str | None, data_dir: Path | None)
 def dead_letter_redrive(url: str, admin_token: str | None, data_dir: Path | None) -> None:
     """Insert the dead-lettered events again (after a fix); prints `{"redriven", "still_refused"}`."""
     click.echo(json.dumps(_call("POST", url, _admin_token(admin_token, data_dir), "/api/v1/ingest/dead-letter/redrive")))
+
+
+@main.group()
+def achievements() -> None:
+    """Players' achievements (admin)."""
+
+
+@achievements.command("backfill")
+@_url_option
+@_admin_option
+@_data_dir_option
+def achievements_backfill(url: str, admin_token: str | None, data_dir: Path | None) -> None:
+    """Recompute every achievement's progress and unlocks from the events in ClickHouse; prints
+    `{"events", "unlocks", "players", "seconds"}`."""
+    click.echo(json.dumps(_call("POST", url, _admin_token(admin_token, data_dir), "/api/v1/achievements/backfill")))
 
 
 @main.command("import-log")

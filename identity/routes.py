@@ -21,7 +21,7 @@ from fragstats.bodies import read_json
 from fragstats.errors import ApiError
 from fragstats.identities import player_id as player_id_of
 from fragstats.params import INT4_MAX, int_param, path_id
-from identity import claims, device, signin
+from identity import claims, device, pages, signin
 from identity.codes import code_hash, normalize
 from identity.service import base_url, identity_of
 from identity.users import UserPatch, checked_patch, get_user, update_user
@@ -390,4 +390,5 @@ routes = [
     Route("/auth/{provider}/login", signin.begin, methods=["GET"]),
     Route("/auth/{provider}/callback", signin.callback, methods=["GET"]),
     Route("/auth/logout", signin.signout, methods=["POST"]),
+    *pages.routes,
 ]

@@ -38,7 +38,9 @@ PAIRS = {
 }
 
 
-def _window(params) -> tuple[str, str, dt.datetime, dt.datetime, int]:
+def window_of(params) -> tuple[str, str, dt.datetime, dt.datetime, int]:
+    """(window, bucket, first bucket's start, last bucket's start, bucket seconds) from `window` and
+    `bucket` (400 for other values); the last bucket is the current one."""
     window = choice_param(params, "window", WINDOWS, "7d")
     bucket = choice_param(params, "bucket", BUCKETS, "1h")
     step = BUCKETS[bucket]
@@ -121,7 +123,7 @@ async def timeseries_route(request: Request) -> Response:
     bucket and type (`type` repeatable: only those types), from the per-server-hour aggregate; see
     `query.analytics.timeseries`. 400 for a bad parameter."""
     q = request.query_params
-    window, bucket, start, end, step = _window(q)
+    window, bucket, start, end, step = window_of(q)
     types = q.getlist("type")
     if len(types) > 50 or any(len(t) > 100 for t in types):
         raise ApiError(400, "invalid_parameter", "type may be given at most 50 times, each at most 100 characters")
@@ -137,7 +139,7 @@ async def latency_route(request: Request) -> Response:
     matches); see `query.analytics.latency`. 400 for a bad parameter."""
     q = request.query_params
     pair = choice_param(q, "pair", PAIRS, "connect_first_kill")
-    window, bucket, start, end, step = _window(q)
+    window, bucket, start, end, step = window_of(q)
     body = await latency(request.app.state.engines, pair=pair, window=window, bucket=bucket, start=start, end=end,
                          step=step, server_id=server_id_param(q))
     return cached_json(request, body)
