@@ -110,6 +110,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for hook in app.state.after_commit_factories:
                 pipeline.after_commit.append(hook(app))
             pipeline.start()
+            if settings.mqtt_url:  # MQTT beside HTTP: the same admission (ingest/mqtt.py)
+                from ingest.mqtt import MqttIngest
+                app.state.mqtt = MqttIngest(settings, pipeline, metrics, engines.pg)
+                app.state.mqtt.start()
             yield
             await drain(app)
         finally:
@@ -161,6 +165,8 @@ async def drain(app: Starlette) -> None:
     """Stop admitting (ingest answers 503), flush the queue, stop the writers. Idempotent."""
     app.state.draining = True
     app.state.metrics.draining.set(1)
+    if getattr(app.state, "mqtt", None) is not None:
+        await app.state.mqtt.stop()
     pipeline = getattr(app.state, "pipeline", None)
     if pipeline is not None:
         await pipeline.drain()
