@@ -10,7 +10,7 @@ URL). Writes need the session cookie (`identity.sessions`: SameSite=Lax plus the
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from fragstats import web
 from fragstats.auth_failures import client_address
+from fragstats.bodies import read_body
 from fragstats.errors import ApiError
 from fragstats.params import path_id
 from fragstats.web import page, render
@@ -26,6 +27,13 @@ from identity.service import identity_of
 from identity.signin import safe_next
 
 web.add_templates(Path(__file__).resolve().parent / "templates")
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """An HTML form's fields (`application/x-www-form-urlencoded`, what our forms send), at most
+    `FRAGSTATS_MAX_API_BODY_BYTES` (413 beyond); the last value of a repeated field wins."""
+    body = await read_body(request, request.app.state.settings.max_api_body_bytes)
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), max_num_fields=50))
 
 
 async def _user_or_signin(request: Request):
@@ -63,7 +71,7 @@ async def me_page(request: Request) -> Response:
     if request.method == "GET":
         return render(request, "me.html", await _me_context(request, user))
     user = await ident.sessions.require_user(request)  # a write: the Origin check
-    form = await request.form()
+    form = await form_of(request)
     action, shown = form.get("action"), {}
     if action == "claim":
         shown["claim"] = await claims.issue_code(ident, user.id, "claim")
@@ -94,7 +102,7 @@ async def device_page(request: Request) -> Response:
         return render(request, "device.html", {"user": user, "user_code": request.query_params.get("user_code", "")[:20]})
     ident = identity_of(request)
     user = await ident.sessions.require_user(request)
-    form = await request.form()
+    form = await form_of(request)
     result = await device.decide(ident, user.id, str(form.get("user_code", "")), form.get("action") == "approve",
                                  client_address(request))
     return render(request, "device.html", {"user": user, "user_code": "", "result": result})
