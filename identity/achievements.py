@@ -220,9 +220,11 @@ class Folder:
             winners = leaders if top > 0 and len(leaders) == 1 else []
         for pid in sorted(winners):
             self._add(state, pid, "wins", 1, players[pid]["name"], p, out)
+        least = min((r.target for r in self.untouchables), default=None)
         for pid, me in sorted(players.items()):
-            if me["deaths"] == 0 and me["kills"] > 0:
-                for rule in self.untouchables:
-                    if me["kills"] >= rule.target:
-                        self._add(state, pid, "untouchable_matches", 1, me["name"], p, out)
-                        self._unlock(state, rule, pid, me["name"], p, out)
+            if least is None or me["deaths"] or me["kills"] < least:
+                continue
+            self._add(state, pid, "untouchable_matches", 1, me["name"], p, out)
+            for rule in self.untouchables:
+                if me["kills"] >= rule.target:
+                    self._unlock(state, rule, pid, me["name"], p, out)
