@@ -10,4 +10,5 @@ CREATE TABLE IF NOT EXISTS player_links
     version UInt64
 )
 ENGINE = ReplacingMergeTree(version)
-ORDER BY player_id;
+ORDER BY player_id
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
