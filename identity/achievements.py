@@ -141,11 +141,14 @@ class Folder:
 
     def _add(self, state: State, pid: str, counter: str, amount: float, name: str, p: Play, out: list[Unlock]) -> None:
         key = (pid, counter)
-        value = state.counters[key] = state.counters.get(key, 0.0) + amount
+        counters = state.counters
+        value = counters[key] = counters.get(key, 0.0) + amount
         state.changed.add(key)
-        for rule in self.by_counter.get(counter, ()):
-            if value >= rule.target:
-                self._unlock(state, rule, pid, name, p, out)
+        rules = self.by_counter.get(counter)
+        if rules:
+            for rule in rules:
+                if value >= rule.target and (rule.code, pid) not in state.unlocked:
+                    self._unlock(state, rule, pid, name, p, out)
 
     def _best(self, state: State, pid: str, counter: str, value: float) -> None:
         key = (pid, counter)
@@ -155,8 +158,14 @@ class Folder:
 
     @staticmethod
     def _player(state: State, p: Play, pid: str) -> dict:
-        match = state.matches.setdefault((p.server_id, p.match_id), {})
-        return match.setdefault(pid, {"kills": 0, "deaths": 0, "streak": 0, "recent": [], "team": "", "name": ""})
+        key = (p.server_id, p.match_id)
+        match = state.matches.get(key)
+        if match is None:
+            match = state.matches[key] = {}
+        me = match.get(pid)
+        if me is None:
+            me = match[pid] = {"kills": 0, "deaths": 0, "streak": 0, "recent": [], "team": "", "name": ""}
+        return me
 
     # ---- events -----------------------------------------------------------------------------
 
@@ -186,18 +195,19 @@ class Folder:
             self._add(state, pid, "headshots", 1, name, p, out)
         if p.weapon:
             self._add(state, pid, f"weapon_kills:{p.weapon}", 1, name, p, out)
-        self._best(state, pid, "best_streak", me["streak"])
+        streak = me["streak"]
+        self._best(state, pid, "best_streak", streak)
         for rule in self.streaks:
-            if me["streak"] >= rule.target:
+            if streak >= rule.target and (rule.code, pid) not in state.unlocked:
                 self._unlock(state, rule, pid, name, p, out)
         if self.window_s:
-            recent = [t for t in me["recent"] if p.timestamp - t <= self.window_s] + [p.timestamp]
-            me["recent"] = recent
+            now = p.timestamp
+            recent = me["recent"] = [t for t in me["recent"] if now - t <= self.window_s] + [now]
             best = 0
             for rule in self.multis:
-                within = sum(1 for t in recent if p.timestamp - t <= rule.window_s)
+                within = len(recent) if rule.window_s >= self.window_s else sum(1 for t in recent if now - t <= rule.window_s)
                 best = max(best, within)
-                if within >= rule.target:
+                if within >= rule.target and (rule.code, pid) not in state.unlocked:
                     self._unlock(state, rule, pid, name, p, out)
             self._best(state, pid, "best_multi_kill", best)
 
