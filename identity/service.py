@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import Counter
 from starlette.requests import Request
@@ -38,7 +38,6 @@ class IdentityService:
     links_total: Counter
     unlocks_total: Counter
     achievements: AchievementStore
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def pool(self):
@@ -86,6 +85,7 @@ async def open_identity(app) -> IdentityService:
         providers=configured(settings), guard=CodeGuard.from_settings(settings, registry),
         resolver=Resolver(engines.pg, settings.identity_cache_ttl_s, settings.identity_negative_ttl_s,
                           settings.identity_cache_entries),
+        # The kernel's token bucket per address (bounded memory), here counting every request, not failures.
         resolve_limiter=FailedAuth(settings.resolve_rate_burst, settings.resolve_rate_per_s,
                                    settings.auth_failure_max_addresses),
         links_total=Counter("fragstats_identity_links_total", "Player ids linked to users, by how: chat, server, login.",

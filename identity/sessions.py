@@ -5,7 +5,7 @@
   forged or stale cookie is refused without asking Postgres; Postgres keeps the token's SHA-256 and
   expiry (`FRAGSTATS_SESSION_DAYS`). Sign-out revokes it.
 - API: `Authorization: Bearer fsu_...`, an access token living `FRAGSTATS_ACCESS_TOKEN_S` (15 min),
-  with a refresh token `fsr_...` (`FRAGSTATS_SESSION_DAYS`) that is rotated on every use (the old
+  with a refresh token `fsur_...` (`FRAGSTATS_SESSION_DAYS`) that is rotated on every use (the old
   one stops working: a stolen refresh token used by two parties shows up as one of them failing).
   Revoking a refresh token revokes the access tokens made from it. Tokens come from
   `POST /api/v1/auth/token` (with the cookie) or the device grant.
@@ -32,7 +32,7 @@ from identity.users import USER_COLUMNS, User, user_of
 
 COOKIE = "fs_session"
 ACCESS_PREFIX = "fsu_"
-REFRESH_PREFIX = "fsr_"
+REFRESH_PREFIX = "fsur_"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -87,6 +87,19 @@ def test_the_real_q3_log_unlocks_each_achievement_once_live_and_by_backfill(serv
     kills = next(a for a in mine["achievements"] if a["code"] == "kills_1000")
     assert not kills["unlocked"] and 100 <= kills["progress"]["value"] < 1000
 
+    # The unlocks went out on the live feed too (SSE `event: achievement`), replayed from the start.
+    seen = []
+    with httpx.stream("GET", serve.url + "/api/v1/stream/live", headers={"Last-Event-ID": "0-0"}, timeout=30) as feed:
+        kind = None
+        for line in feed.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind == "achievement":
+                seen.append(json.loads(line[6:]))
+                if len(seen) == len(live):
+                    break
+    assert sorted((u["code"], u["player_id"]) for u in seen) == [(u["code"], u["player_id"]) for u in live]
+
     report = json.loads(cli("achievements", "backfill", "--url", serve.url))
     assert report["unlocks"] == len(live) and report["events"] > 1069
     assert unlocks(serve.url) == live  # same achievements, players, times and earning events

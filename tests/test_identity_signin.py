@@ -138,3 +138,19 @@ def test_steam_openid2_sign_in(served, providers):
     refused, _ = steam_sign_in(served.url)
     assert refused.status_code == 400 and refused.json()["error"] == "signin_failed"
     steam.approve = True
+
+
+async def test_discord_authorization_request_uses_pkce_and_the_identify_scope():
+    """Discord's real endpoints cannot be reached from here: the request we send it is checked."""
+    from fragstats.settings import Settings
+    from identity.providers import configured
+
+    providers = configured(Settings(discord_client_id="1234", discord_client_secret="s"))
+    assert list(providers) == ["discord"]
+    url, data = await providers["discord"].begin("https://stats.example/auth/discord/callback", "st4te")
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://discord.com/api/oauth2/authorize"
+    assert query["client_id"] == "1234" and query["scope"] == "identify" and query["state"] == "st4te"
+    assert query["response_type"] == "code" and query["code_challenge_method"] == "S256"
+    assert query["redirect_uri"] == "https://stats.example/auth/discord/callback" and len(data["code_verifier"]) >= 43

@@ -429,3 +429,8 @@ routes += _event_routes + _result_routes
 from .pages import routes as _page_routes  # noqa: E402
 
 routes += _page_routes
+
+# The previous system's documented tournament routes, as aliases of these (`tournaments/aliases.py`).
+from .aliases import routes as _alias_routes  # noqa: E402
+
+routes += _alias_routes
