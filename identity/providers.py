@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.starlette_client import OAuth
+from joserfc.errors import JoseError
 from openid import fetchers
 from openid.consumer import consumer as openid_consumer
 
@@ -171,4 +172,6 @@ def configured(settings) -> dict[str, object]:
     return out
 
 
-PROVIDER_ERRORS = (OAuthError, SignInFailed)
+# What a provider's refusal or an answer that does not verify raises (a bad or replayed code, an ID
+# token with a wrong signature, issuer, audience, nonce or expiry): 400 for the person, not a 500.
+PROVIDER_ERRORS = (OAuthError, SignInFailed, JoseError)
