@@ -6,7 +6,8 @@
   once (`ON CONFLICT DO NOTHING` on (code, player_id)), ended matches' states deleted. New unlocks
   go to the live feed (Redis stream `fragstats:live:feed`, SSE `event: achievement`).
 - `backfill()`: the same fold over every relevant event in ClickHouse `raw_events`, from an empty
-  state, replacing all progress and unlocks (run by `fragstats achievements backfill`).
+  state, replacing all progress and unlocks (run by `fragstats achievements backfill`), up to a
+  watermark that live folding respects afterwards.
 - Reads for the routes: definitions, a player's (or a user's) achievements and progress, recent
   unlocks, the points leaderboard.
 """
@@ -75,6 +76,11 @@ class AchievementStore:
         matches = sorted({(p.server_id, p.match_id) for p in plays})
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+            watermark = await conn.fetchval("SELECT extract(epoch FROM max(watermark)) FROM achievement_backfills")
+            if watermark is not None:  # what the last backfill counted is not counted again
+                plays = [p for p in plays if round(p.received_at * 1000) > round(float(watermark) * 1000)]
+                if not plays:
+                    return []
             state = State()
             for r in await conn.fetch("SELECT player_id, counter, value FROM achievement_counters"
                                       " WHERE player_id = ANY($1::text[])", players):
@@ -132,13 +138,30 @@ class AchievementStore:
 
     async def backfill(self) -> dict:
         """Recompute every counter and unlock from ClickHouse `raw_events` (all time), replacing what
-        Postgres holds, in one transaction under the folding lock (live folding waits meanwhile).
-        `{"events": read, "unlocks": n, "players": with any counter, "seconds": elapsed}`."""
+        Postgres holds. `{"events": read, "unlocks": n, "players": with any counter, "watermark":
+        epoch s, "seconds": elapsed}`.
+
+        It holds the folding lock from start to end, so live folding waits meanwhile (the hooks then
+        run behind). It folds the events received up to the watermark (the latest receipt time stored
+        when it starts) and records it: live folding afterwards skips plays received at or before it,
+        which the backfill has counted. (An event received before the watermark but stored only later,
+        i.e. replayed from the spool during the backfill, is then counted by neither: run the backfill
+        while the spool is empty.)"""
         started = time.monotonic()
+        async with self.pool.acquire() as lock:
+            await lock.execute("SELECT pg_advisory_lock($1)", _LOCK)
+            try:
+                return await self._backfill(started)
+            finally:
+                await lock.execute("SELECT pg_advisory_unlock($1)", _LOCK)
+
+    async def _backfill(self, started: float) -> dict:
         await self.load_definitions()
+        watermark = (await self.engines.query("SELECT toFloat64(max(received_at)) FROM raw_events"))[0][0] or 0.0
         spans = await self.engines.query(
             "SELECT received_at, count() FROM raw_events WHERE type IN {types:Array(String)}"
-            " GROUP BY received_at ORDER BY received_at", {"types": list(PLAY_TYPES)})
+            " AND received_at <= {w:DateTime64(3, 'UTC')} GROUP BY received_at ORDER BY received_at",
+            {"types": list(PLAY_TYPES), "w": _ts(watermark)})
         state, unlocks, events = State(), [], 0
         lo, gathered = None, 0
         for i, (at, n) in enumerate(spans):  # pages of whole receipt times, about `page_rows` events each
@@ -155,13 +178,13 @@ class AchievementStore:
             events += len(plays)
             unlocks += self.folder.fold(state, sorted(plays, key=sort_key))
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
             await conn.execute("TRUNCATE achievement_counters, achievement_unlocks, achievement_matches")
             state.changed = set(state.counters)
             await self._write(conn, state, unlocks, sorted(state.matches))
+            await conn.execute("INSERT INTO achievement_backfills (watermark) VALUES ($1)", _ts(watermark))
         self.unlocks_total.inc(len(unlocks))
         return {"events": events, "unlocks": len(unlocks), "players": len({pid for pid, _ in state.counters}),
-                "seconds": round(time.monotonic() - started, 3)}
+                "watermark": watermark, "seconds": round(time.monotonic() - started, 3)}
 
     # ---- reads ------------------------------------------------------------------------------
 

@@ -75,3 +75,11 @@ CREATE TABLE IF NOT EXISTS achievement_matches (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (server_id, match_id)
 );
+
+-- Each backfill's watermark: the latest receipt time it counted. Live folding skips events received
+-- at or before the newest one (the backfill counted them).
+CREATE TABLE IF NOT EXISTS achievement_backfills (
+    id           serial PRIMARY KEY,
+    watermark    timestamptz NOT NULL,
+    finished_at  timestamptz NOT NULL DEFAULT now()
+);

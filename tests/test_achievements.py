@@ -106,6 +106,18 @@ def test_the_real_q3_log_unlocks_each_achievement_once_live_and_by_backfill(serv
     metrics = httpx.get(serve.url + "/metrics").text
     assert f"fragstats_achievement_unlocks_total {float(2 * len(live))}" in metrics
 
+    # After the backfill, live folding goes on from its watermark: a new kill earns a new unlock once.
+    kill = {"type": "player_kill", "match_id": "after-backfill", "timestamp": 1, "attacker_name": "Newcomer",
+            "attacker_guid": "guid-newcomer", "victim_name": "Sarge"}
+    assert httpx.post(serve.url + "/api/v1/ingest/events", json=[kill],
+                      headers={"X-Server-Token": server["token"]}).status_code == 202
+    newcomer = lambda: [u for u in unlocks(serve.url) if u["player_id"] == "guid-newcomer"]  # noqa: E731
+    deadline = time.monotonic() + 30
+    while not newcomer() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert [u["code"] for u in newcomer()] == ["first_blood"]
+    assert len(unlocks(serve.url)) == len(live) + 1
+
 
 def play(t: float, attacker: str, victim: str, kind: str = "kill", match: str = "m", **extra) -> Play:
     return Play(type="player_kill", server_id=1, match_id=match, timestamp=t, occurred_at=1_700_000_000 + t,
