@@ -18,7 +18,7 @@ import datetime as dt
 from typing import Any
 
 from fragstats.errors import ApiError
-from fragstats.secrets import without_secrets
+from fragstats.secrets import masked_claim, without_secrets
 
 # stat name -> ORDER BY expression over the summed columns; each stat is named as its column and
 # its JSON member (one spelling end to end).
@@ -67,14 +67,25 @@ def _ranked(rows: list[dict], offset: int) -> tuple[int, list[dict]]:
     return int(total), rows
 
 
+# `by=user`: a player id claimed by a user counts as that user (ClickHouse `player_links`, the copy
+# of the identity package's links); an unclaimed id stays itself.
+_BY_USER = """LEFT JOIN (SELECT player_id, user_id FROM player_links FINAL WHERE linked = 1) AS l
+    ON l.player_id = player_daily.player_id"""
+
+
 async def leaderboard(engines, *, stat: str, since: dt.date | None, server_id: int | None,
-                      limit: int, offset: int) -> dict:
+                      limit: int, offset: int, by_user: bool = False) -> dict:
     """Players ranked by `stat` over days >= `since` (None: all time), optionally one server.
 
     Returns `{"total": players matching, "players": [{"rank", "player_id", "player_name", "kills",
     "deaths", "suicides", "team_kills", "world_deaths", "headshots", "damage_dealt", "damage_taken",
-    "shots_fired", "shots_hit", "kd", "accuracy"}]}`. Raises ApiError 400 for an unknown stat.
+    "shots_fired", "shots_hit", "kd", "accuracy"}]}`. `by_user`: the player ids a user claimed count
+    as one row, which also holds `user_id` (null for an unclaimed id) and `player_ids` (all its ids;
+    `player_id` is the first of them). Raises ApiError 400 for an unknown stat.
     """
+    if by_user:
+        return await _leaderboard_by_user(engines, stat=stat, since=since, server_id=server_id, limit=limit,
+                                          offset=offset)
     order = LEADERBOARD_STATS.get(stat)
     if order is None:
         raise ApiError(400, "invalid_parameter", f"stat must be one of {sorted(LEADERBOARD_STATS)}")
@@ -90,6 +101,31 @@ async def leaderboard(engines, *, stat: str, since: dt.date | None, server_id: i
         SELECT player_id, argMax(player_name, day) AS player_name, {_TOTALS}, count() OVER () AS total
         FROM player_daily WHERE {' AND '.join(where)}
         GROUP BY player_id
+        ORDER BY {order} DESC, kills DESC, player_id
+        LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
+    total, players = _ranked(_clean(rows), offset)
+    return {"total": total, "players": players}
+
+
+async def _leaderboard_by_user(engines, *, stat: str, since: dt.date | None, server_id: int | None,
+                               limit: int, offset: int) -> dict:
+    order = LEADERBOARD_STATS.get(stat)
+    if order is None:
+        raise ApiError(400, "invalid_parameter", f"stat must be one of {sorted(LEADERBOARD_STATS)}")
+    where = ["1"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if since is not None:
+        where.append("day >= {since:Date}")
+        params["since"] = since
+    if server_id is not None:
+        where.append("server_id = {server_id:UInt32}")
+        params["server_id"] = server_id
+    rows = await engines.query_dicts(f"""
+        SELECT arraySort(groupUniqArray(player_daily.player_id))[1] AS player_id,
+               nullIf(any(l.user_id), 0) AS user_id, arraySort(groupUniqArray(player_daily.player_id)) AS player_ids,
+               argMax(player_name, day) AS player_name, {_TOTALS}, count() OVER () AS total
+        FROM player_daily {_BY_USER} WHERE {' AND '.join(where)}
+        GROUP BY if(l.user_id = 0, concat('p:', player_daily.player_id), concat('u:', toString(l.user_id)))
         ORDER BY {order} DESC, kills DESC, player_id
         LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
     total, players = _ranked(_clean(rows), offset)
@@ -146,28 +182,72 @@ async def player_profile(engines, player_id: str) -> dict:
     "server_id", "map_name", "started_at", "kills", "deaths", ...}]}`. Raises ApiError 404 for a player
     never seen.
     """
-    p = {"player_id": player_id}
+    body = await players_profile(engines, [player_id])
+    if body is None:
+        raise ApiError(404, "not_found", f"no player {player_id!r}")
+    return {"player_id": player_id, **body}
+
+
+async def players_profile(engines, player_ids: list[str]) -> dict | None:
+    """`player_profile` summed over several player ids (a user's claimed identities), without
+    `player_id`; the name is the one last played under. None when none of them was ever seen."""
+    p = {"ids": player_ids}
     totals = await engines.query_dicts(f"""
         SELECT argMax(player_name, day) AS player_name, min(day) AS first_day, max(day) AS last_day, {_TOTALS}
-        FROM player_daily WHERE player_id = {{player_id:String}} HAVING count() > 0""", p)
+        FROM player_daily WHERE player_id IN {{ids:Array(String)}} HAVING count() > 0""", p)
     if not totals:
-        raise ApiError(404, "not_found", f"no player {player_id!r}")
+        return None
     head = _clean(totals)[0]
     weapons = await engines.query_dicts(f"""
-        SELECT weapon, {_WEAPON_COLUMNS} FROM player_weapon WHERE player_id = {{player_id:String}}
+        SELECT weapon, {_WEAPON_COLUMNS} FROM player_weapon WHERE player_id IN {{ids:Array(String)}}
         GROUP BY weapon ORDER BY kills DESC, weapon""", p)
     maps = await engines.query_dicts(f"""
-        SELECT map_name, {_MAP_COLUMNS} FROM player_map WHERE player_id = {{player_id:String}}
+        SELECT map_name, {_MAP_COLUMNS} FROM player_map WHERE player_id IN {{ids:Array(String)}}
         GROUP BY map_name ORDER BY kills DESC, map_name""", p)
     matches = await engines.query_dicts("""
         SELECT match_id, server_id, max(map_name) AS map_name, min(started_at) AS started_at,
                sum(kills) AS kills, sum(deaths) AS deaths, sum(suicides) AS suicides, sum(headshots) AS headshots
-        FROM player_match WHERE player_id = {player_id:String}
+        FROM player_match WHERE player_id IN {ids:Array(String)}
         GROUP BY match_id, server_id ORDER BY started_at DESC LIMIT 20""", p)
     name = head.pop("player_name")
     first_day, last_day = head.pop("first_day"), head.pop("last_day")
-    return {"player_id": player_id, "player_name": name, "first_day": first_day, "last_day": last_day,
+    return {"player_name": name, "first_day": first_day, "last_day": last_day,
             "totals": head, "weapons": _clean(weapons), "maps": _clean(maps), "matches": _clean(matches)}
+
+
+async def player_matches(engines, player_id: str, *, limit: int, offset: int) -> dict:
+    """A player's matches, newest first: `{"total", "matches": [{"match_id", "server_id", "map_name",
+    "started_at", "kills", "deaths", "suicides", "headshots"}]}`. Raises ApiError 404 for a player
+    never seen."""
+    rows = await engines.query_dicts("""
+        SELECT match_id, server_id, max(map_name) AS map_name, min(started_at) AS started_at,
+               sum(kills) AS kills, sum(deaths) AS deaths, sum(suicides) AS suicides, sum(headshots) AS headshots,
+               count() OVER () AS total
+        FROM player_match WHERE player_id = {player_id:String}
+        GROUP BY match_id, server_id ORDER BY started_at DESC, match_id
+        LIMIT {limit:UInt32} OFFSET {offset:UInt32}""", {"player_id": player_id, "limit": limit, "offset": offset})
+    if not rows:
+        seen = await engines.query("SELECT count() FROM player_match WHERE player_id = {player_id:String}",
+                                   {"player_id": player_id})
+        if not seen[0][0]:
+            raise ApiError(404, "not_found", f"no player {player_id!r}")
+    rows = _clean(rows)
+    total = rows[0]["total"] if rows else 0
+    for row in rows:
+        row.pop("total")
+    return {"total": int(total), "matches": rows}
+
+
+async def server_summary(engines, server_id: int) -> dict:
+    """`{"server_id", "events", "kills", "matches", "first_hour", "last_hour"}` of one server, all time
+    (from `server_hourly`). Raises ApiError 404 when it never sent an event."""
+    rows = await engines.query_dicts("""
+        SELECT server_id, sum(events) AS events, sum(kills) AS kills, sum(matches_started) AS matches,
+               min(hour) AS first_hour, max(hour) AS last_hour
+        FROM server_hourly WHERE server_id = {server_id:UInt32} GROUP BY server_id""", {"server_id": server_id})
+    if not rows:
+        raise ApiError(404, "not_found", f"server {server_id} has sent no events")
+    return _clean(rows)[0]
 
 
 HEATMAP_CELL_UNITS = 128
@@ -272,5 +352,7 @@ async def match_timeline(engines, match_id: str, *, types: list[str] | None, lim
         ORDER BY timestamp, occurred_at LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
     for row in rows:
         row["extra"] = without_secrets(row["extra"])
+        if row["type"] == "chat":
+            row["message"] = masked_claim(row["message"])
     events = [{k: v for k, v in row.items() if v not in ("", None, {})} for row in _clean(rows)]
     return {"match_id": match_id, "events": events}
