@@ -41,6 +41,7 @@ async def test_tournament_aliases(client):
     assert put.status_code == 200 and put.json()["capacity"] == 8
     assert (await client.get(f"/api/v1/tournaments/{tid}/event")).json()["capacity"] == 8
     assert (await client.get(f"/api/v1/tournaments/{tid}/bracket")).json() == (await client.get(f"/api/v1/tournaments/{tid}")).json()
+    assert (await client.post(f"/api/v1/tournaments/{tid}/registration/open", headers=ADMIN)).status_code == 200
     entrant = await client.post(f"/api/v1/tournaments/{tid}/register", json={"name": "Alias Team"})
     assert entrant.status_code == 201
     checked = await client.post(f"/api/v1/tournaments/{tid}/checkin",
@@ -54,3 +55,4 @@ async def test_tournament_aliases(client):
                  "/api/v1/stats/server/{server_id}", "/api/v1/users/{user_id}/stats", "/api/v1/auth/device/poll"):
         assert path in paths, path
     assert "put" in paths["/api/v1/tournaments/{tournament_id}"]
+    assert paths["/api/v1/tournaments/{tournament_id}/bracket"]["get"]["deprecated"] is True

@@ -301,6 +301,21 @@ async def checkin(request: Request) -> Response:
     return await _transition(request, "checkin")
 
 
+async def checkin_by_token(request: Request) -> Response:
+    """`POST /api/v1/tournaments/{tournament_id}/checkin` (the entrant's `X-Registration-Token`): check
+    in the entrant the token belongs to, as `POST .../registrations/{registration_id}/checkin` (the
+    route the system fragstats replaces documented). 401 without the token, 404 when it belongs to no
+    entrant of this tournament."""
+    token = request.headers.get("x-registration-token")
+    if not token:
+        raise ApiError(401, "unauthorized", "X-Registration-Token required (the token given at registration)")
+    entrant = await event_store.by_token(pool(request), tournament_id(request), token)
+    if entrant is None:
+        raise ApiError(404, "not_found", "no entrant of this tournament holds that token")
+    request.scope["path_params"] = {**request.path_params, "registration_id": entrant.id}
+    return await checkin(request)
+
+
 async def undo_checkin(request: Request) -> Response:
     """`DELETE .../registrations/{rid}/checkin` (the entrant's token or the organiser): undo a check-in
     while check-in has not closed (the entrant must check in again to keep its place). Idempotent.

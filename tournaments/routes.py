@@ -74,6 +74,13 @@ routes = [
         Route(T + "/checkin/close", event.close_checkin, methods=["POST"]),
         Route(T + "/checkin/extend", event.extend_checkin, methods=["POST"]),
         Route(T + "/launch", event.launch, methods=["POST"]),  # the same operation as /start, in its old shape
+        # The routes the system fragstats replaces documented, as aliases of ours.
+        Route(T, alias(event.put_event, "update_tournament_event", "PUT .../{tournament_id}/event"), methods=["PUT"]),
+        Route(T + "/bracket", alias(bracket.get_tournament, "get_bracket", "GET .../{tournament_id}"), methods=["GET"]),
+        Route(T + "/register", alias(event.register, "register_entrant", "POST .../{tournament_id}/registrations"),
+              methods=["POST"]),
+        Route(T + "/checkin", alias(event.checkin_by_token, "checkin_entrant",
+                                    "POST .../registrations/{registration_id}/checkin"), methods=["POST"]),
         # results with provenance, odds, export, webhooks
         Route(M + "/token", result.issue_token, methods=["POST"]),
         Route(M + "/report", result.captain_report, methods=["POST"]),
