@@ -21,6 +21,7 @@ from fragstats.bodies import read_json
 from fragstats.errors import ApiError
 from fragstats.identities import player_id as player_id_of
 from fragstats.params import INT4_MAX, int_param, path_id
+from fragstats.servers import NewKey, issue_key
 from identity import claims, device, pages, signin
 from identity.codes import code_hash, normalize
 from identity.service import base_url, identity_of
@@ -130,6 +131,53 @@ async def add_alias(request: Request) -> Response:
                              user.id, alias)
     rows = await ident.pool.fetch("SELECT alias FROM user_aliases WHERE user_id = $1 ORDER BY alias", user.id)
     return _json({"aliases": [r["alias"] for r in rows]}, 201)
+
+
+class NewUploadKey(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+
+
+MAX_OWN_KEYS = 10  # live upload keys one user may hold
+
+
+async def create_my_key(request: Request) -> Response:
+    """`POST /api/v1/users/me/keys` (signed in): body `{"name": "1..64 characters"}`; an upload key of
+    your own (scope `upload`, the `FRAGSTATS_UPLOAD_*` rate and quotas). 201 `{"key_id", "name",
+    "scopes", "key", ...}` — the key is shown only here; 409 when you hold `MAX_OWN_KEYS` live keys."""
+    ident = identity_of(request)
+    user = await ident.sessions.require_user(request)
+    name = " ".join((await read_json(request, NewUploadKey)).name.split())
+    if not 1 <= len(name) <= 64:
+        raise ApiError(422, "invalid_body", "name must hold 1..64 visible characters")
+    live = await ident.pool.fetchval("SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL", user.id)
+    if live >= MAX_OWN_KEYS:
+        raise ApiError(409, "too_many_keys", f"you hold {live} live keys; revoke one first")
+    return _json(await issue_key(ident.pool, NewKey(name=name, scopes=["upload"]), user_id=user.id), 201)
+
+
+async def my_keys(request: Request) -> Response:
+    """`GET /api/v1/users/me/keys` (signed in): `{"keys": [{"key_id", "name", "scopes", "created_at",
+    "revoked_at"}]}`, your upload keys, newest first (never the keys themselves)."""
+    ident = identity_of(request)
+    user = await ident.sessions.require_user(request)
+    rows = await ident.pool.fetch("SELECT id, name, scopes, created_at, revoked_at FROM api_keys WHERE user_id = $1"
+                                  " ORDER BY id DESC", user.id)
+    return _json({"keys": [{"key_id": r["id"], "name": r["name"], "scopes": list(r["scopes"]),
+                            "created_at": r["created_at"].isoformat(),
+                            "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None} for r in rows]})
+
+
+async def revoke_my_key(request: Request) -> Response:
+    """`DELETE /api/v1/users/me/keys/{key_id}` (signed in): revoke one of your keys; 204, or 404 when
+    you hold no such live key."""
+    ident = identity_of(request)
+    user = await ident.sessions.require_user(request)
+    key_id = path_id(request.path_params, "key_id")
+    done = await ident.pool.fetchval("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND user_id = $2"
+                                     " AND revoked_at IS NULL RETURNING id", key_id, user.id)
+    if done is None:
+        raise ApiError(404, "not_found", f"you hold no live key {key_id}")
+    return Response(status_code=204)
 
 
 async def remove_alias(request: Request) -> Response:
@@ -366,6 +414,9 @@ routes = [
     Route("/api/v1/users/me", me, methods=["GET"]),
     Route("/api/v1/users/me", patch_me, methods=["PATCH"]),
     Route("/api/v1/users/me/identities", my_identities, methods=["GET"]),
+    Route("/api/v1/users/me/keys", create_my_key, methods=["POST"]),
+    Route("/api/v1/users/me/keys", my_keys, methods=["GET"]),
+    Route("/api/v1/users/me/keys/{key_id:int}", revoke_my_key, methods=["DELETE"]),
     Route("/api/v1/users/me/identities/{player_id}", unlink_identity, methods=["DELETE"]),
     Route("/api/v1/users/me/aliases", add_alias, methods=["POST"]),
     Route("/api/v1/users/me/aliases/{alias}", remove_alias, methods=["DELETE"]),
