@@ -175,8 +175,11 @@ async def test_a_whole_event(client, app, hooked):
         await settle(app)
         out = await ok(await client.get(f"{API}/{tid}/matches/{ace_semi['id']}/outcome"))
         assert out["status"] == "completed" and out["provenance"] == "telemetry"
-        assert out["evidence"] == [{"server_id": server_id, "match_id": tm, "url": f"/api/v1/stats/match/{tm}",
-                                    "game": [allies, axis]}]
+        # The game's match is `telemetry_match_id` (a string), apart from the bracket's integer
+        # `match_id`; `match_id` inside the evidence stays as a deprecated copy for older clients.
+        assert out["match_id"] == ace_semi["id"]
+        assert out["evidence"] == [{"server_id": server_id, "telemetry_match_id": tm, "url": f"/api/v1/stats/match/{tm}",
+                                    "game": [allies, axis], "match_id": tm}]
         assert (await client.get(out["evidence"][0]["url"])).status_code == 200
         # the winner's captain agrees: confirmed; the loser's captain claims otherwise: dispute
         agree = {"scores": [allies, axis]}

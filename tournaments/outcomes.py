@@ -210,13 +210,31 @@ async def clear(conn, tournament_id: int, match_id: int) -> None:
                        " note = NULL WHERE tournament_id = $1 AND match_id = $2", tournament_id, match_id)
 
 
+def telemetry_match_of(evidence: dict) -> str:
+    """The telemetry match id (the stats API's `match_id` string) of one piece of evidence; rows
+    stored before the two ids were named apart keep it under `match_id`."""
+    return evidence.get("telemetry_match_id") or evidence.get("match_id", "")
+
+
+def evidence_json(evidence: dict) -> dict:
+    """One piece of evidence as the API shows it: `telemetry_match_id` names the game's match (a
+    string of the stats API), never to be confused with the bracket's integer `match_id`;
+    `match_id` is kept beside it, the same string, for clients written before (deprecated)."""
+    out = {k: v for k, v in evidence.items() if k not in ("match_id", "telemetry_match_id")}
+    telemetry = telemetry_match_of(evidence)
+    return {"server_id": out.pop("server_id", None), "telemetry_match_id": telemetry, **out, "match_id": telemetry}
+
+
 def outcome_json(o: Outcome | None, m: Match) -> dict:
-    """``{"match_id", "status", "provenance": "telemetry"|"reported"|"confirmed"|"organiser"|null,
-    "dispute": "none"|"open"|"resolved", "claims": {source: {"by", "at", "scores"|"games"|"forfeit"}},
-    "evidence": [{"server_id", "match_id", "url", "game"}], "note"}``."""
+    """``{"match_id": the bracket match (int), "status", "provenance":
+    "telemetry"|"reported"|"confirmed"|"organiser"|null, "dispute": "none"|"open"|"resolved",
+    "claims": {source: {"by", "at", "scores"|"games"|"forfeit"}}, "evidence": [{"server_id",
+    "telemetry_match_id": the game's match (str), "url", "game", "match_id": deprecated copy of
+    telemetry_match_id}], "note"}``."""
     o = o or Outcome(match_id=m.id)
     provenance = o.provenance
     if provenance is None and m.status == "completed" and not o.claims:
         provenance = "organiser"
     return {"match_id": m.id, "status": m.status, "provenance": provenance, "dispute": o.dispute,
-            "claims": msgspec.to_builtins(o.claims), "evidence": o.evidence, "note": o.note}
+            "claims": msgspec.to_builtins(o.claims), "evidence": [evidence_json(e) for e in o.evidence],
+            "note": o.note}

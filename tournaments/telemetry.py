@@ -169,9 +169,9 @@ async def match_event(app, *, server_id: int, token_digest: bytes, kind: str, te
             raise NotFound(f"match {mid} no longer exists in tournament {tid}")
         o = await outcomes.load(w.conn, tid, mid)
         key = (server_id, telemetry_match)
-        evidence = [e for e in o.evidence if (e["server_id"], e["match_id"]) != key]
-        old = next((e for e in o.evidence if (e["server_id"], e["match_id"]) == key), None) or {}
-        entry = {"server_id": server_id, "match_id": telemetry_match, "url": evidence_url(telemetry_match),
+        evidence = [e for e in o.evidence if (e["server_id"], outcomes.telemetry_match_of(e)) != key]
+        old = next((e for e in o.evidence if (e["server_id"], outcomes.telemetry_match_of(e)) == key), None) or {}
+        entry = {"server_id": server_id, "telemetry_match_id": telemetry_match, "url": evidence_url(telemetry_match),
                  "game": game if game is not None else old.get("game")}
         if winner is not None or (entry["game"] is None and old.get("winner") is not None):
             entry["winner"] = winner if winner is not None else old["winner"]
