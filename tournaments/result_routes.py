@@ -119,10 +119,11 @@ async def resolve(request: Request) -> Response:
 
 
 async def get_outcome(request: Request) -> Response:
-    """`GET /api/v1/tournaments/{id}/matches/{match_id}/outcome`: 200 `{"match_id", "status",
-    "provenance": "telemetry"|"reported"|"confirmed"|"organiser"|null, "dispute": "none"|"open"|"resolved",
-    "claims": {source: claim}, "evidence": [{"server_id", "match_id", "url": "/api/v1/stats/match/..",
-    "game": [a, b]}], "note"}`; 404."""
+    """`GET /api/v1/tournaments/{id}/matches/{match_id}/outcome`: 200 `{"match_id" (the bracket's, int),
+    "status", "provenance": "telemetry"|"reported"|"confirmed"|"organiser"|null, "dispute":
+    "none"|"open"|"resolved", "claims": {source: claim}, "evidence": [{"server_id", "telemetry_match_id"
+    (the game's, str), "url": "/api/v1/stats/match/..", "game": [a, b], "match_id" (deprecated copy of
+    telemetry_match_id)}], "note"}`; 404."""
     pg = pool(request)
     _, t = await store.load(pg, tournament_id(request))
     m = _match(t, path_id(request, "match_id"))
