@@ -86,17 +86,7 @@ async def leaderboard(engines, *, stat: str, since: dt.date | None, server_id: i
     if by_user:
         return await _leaderboard_by_user(engines, stat=stat, since=since, server_id=server_id, limit=limit,
                                           offset=offset)
-    order = LEADERBOARD_STATS.get(stat)
-    if order is None:
-        raise ApiError(400, "invalid_parameter", f"stat must be one of {sorted(LEADERBOARD_STATS)}")
-    where = ["1"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if since is not None:
-        where.append("day >= {since:Date}")
-        params["since"] = since
-    if server_id is not None:
-        where.append("server_id = {server_id:UInt32}")
-        params["server_id"] = server_id
+    order, where, params = _board_query(stat, since, server_id, limit, offset)
     rows = await engines.query_dicts(f"""
         SELECT player_id, argMax(player_name, day) AS player_name, {_TOTALS}, count() OVER () AS total
         FROM player_daily WHERE {' AND '.join(where)}
@@ -107,8 +97,10 @@ async def leaderboard(engines, *, stat: str, since: dt.date | None, server_id: i
     return {"total": total, "players": players}
 
 
-async def _leaderboard_by_user(engines, *, stat: str, since: dt.date | None, server_id: int | None,
-                               limit: int, offset: int) -> dict:
+def _board_query(stat: str, since: dt.date | None, server_id: int | None, limit: int,
+                 offset: int) -> tuple[str, list[str], dict[str, Any]]:
+    """(ORDER BY expression, WHERE conditions, parameters) of a leaderboard over player_daily;
+    raises ApiError 400 for an unknown stat."""
     order = LEADERBOARD_STATS.get(stat)
     if order is None:
         raise ApiError(400, "invalid_parameter", f"stat must be one of {sorted(LEADERBOARD_STATS)}")
@@ -120,6 +112,12 @@ async def _leaderboard_by_user(engines, *, stat: str, since: dt.date | None, ser
     if server_id is not None:
         where.append("server_id = {server_id:UInt32}")
         params["server_id"] = server_id
+    return order, where, params
+
+
+async def _leaderboard_by_user(engines, *, stat: str, since: dt.date | None, server_id: int | None,
+                               limit: int, offset: int) -> dict:
+    order, where, params = _board_query(stat, since, server_id, limit, offset)
     rows = await engines.query_dicts(f"""
         SELECT arraySort(groupUniqArray(player_daily.player_id))[1] AS player_id,
                nullIf(any(l.user_id), 0) AS user_id, arraySort(groupUniqArray(player_daily.player_id)) AS player_ids,
