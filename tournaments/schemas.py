@@ -11,7 +11,7 @@ from msgspec import UNSET, UnsetType
 
 from .errors import InvalidResult
 from .exports import parse_scores_csv
-from .registration import Member
+from .registration import EventConfig, Member
 
 
 class NewTournament(msgspec.Struct, forbid_unknown_fields=True):
@@ -52,36 +52,27 @@ class ResultBody(msgspec.Struct, forbid_unknown_fields=True):
         return {"scores": scores, "games": games, "forfeit": self.forfeit, "winner": self.winner}
 
 
-class EventSpec(msgspec.Struct, forbid_unknown_fields=True):
-    """The whole event configuration (`PUT .../event`); a field left out takes its default."""
-
-    kind: str = "player"
-    capacity: int | None = None
-    roster_min: int = 1
-    roster_max: int = 1
-    substitutes: int = 0
-    approval: bool = False
-    open_registration: bool = False
-    starts_at: str | None = None
-    timezone: str = "UTC"
-    checkin_minutes: int = 0
-    round_minutes: int | None = None
+# The event settings an organiser sets (`PUT` / `PATCH .../event`) are fields of `EventConfig`,
+# declared once there with their types and defaults; on the wire only `starts_at` differs: a string,
+# with an offset or a local time read in the event's `timezone` (tournaments.schedule).
+SETTABLE_EVENT_FIELDS = ("kind", "capacity", "roster_min", "roster_max", "substitutes", "approval",
+                         "open_registration", "starts_at", "timezone", "checkin_minutes", "round_minutes")
+_CONFIG_FIELDS = {f.name: f for f in msgspec.structs.fields(EventConfig)}
 
 
-class EventPatch(msgspec.Struct, forbid_unknown_fields=True):
-    """A change to the event configuration (`PATCH .../event`): only the fields given change."""
+def _wire_type(name: str) -> Any:
+    return str | None if name == "starts_at" else _CONFIG_FIELDS[name].type
 
-    kind: str | UnsetType = UNSET
-    capacity: int | None | UnsetType = UNSET
-    roster_min: int | UnsetType = UNSET
-    roster_max: int | UnsetType = UNSET
-    substitutes: int | UnsetType = UNSET
-    approval: bool | UnsetType = UNSET
-    open_registration: bool | UnsetType = UNSET
-    starts_at: str | None | UnsetType = UNSET
-    timezone: str | UnsetType = UNSET
-    checkin_minutes: int | UnsetType = UNSET
-    round_minutes: int | None | UnsetType = UNSET
+
+EventSpec = msgspec.defstruct(
+    "EventSpec", [(name, _wire_type(name), _CONFIG_FIELDS[name].default) for name in SETTABLE_EVENT_FIELDS],
+    forbid_unknown_fields=True, module=__name__)
+EventSpec.__doc__ = "The whole event configuration (`PUT .../event`); a field left out takes its default."
+
+EventPatch = msgspec.defstruct(
+    "EventPatch", [(name, _wire_type(name) | UnsetType, UNSET) for name in SETTABLE_EVENT_FIELDS],
+    forbid_unknown_fields=True, module=__name__)
+EventPatch.__doc__ = "A change to the event configuration (`PATCH .../event`): only the fields given change."
 
 
 class TournamentPatch(msgspec.Struct, forbid_unknown_fields=True):
