@@ -59,7 +59,7 @@ def server_of(topic: str) -> int | None:
     if not topic.startswith(TOPIC_PREFIX):
         return None
     tail = topic[len(TOPIC_PREFIX):]
-    return int(tail) if tail.isdigit() and 0 < len(tail) <= 10 and 0 < int(tail) < 2**31 else None
+    return int(tail) if tail.isascii() and tail.isdigit() and 0 < len(tail) <= 10 and 0 < int(tail) < 2**31 else None
 
 
 class MqttIngest:

@@ -140,6 +140,9 @@ async def test_list_search_and_pagination(client, uploader):
     ranged = (await client.get("/api/v1/encounters?from=1800000001000&to=1800000004000")).json()
     assert ranged["meta"]["total"] == 4
     assert (await client.get("/api/v1/encounters?limit=101")).status_code == 400
+    # A digit that is not ASCII ("³" passes str.isdigit but not int()) is a 400, not a 500 (found by the fuzz test).
+    odd = await client.get("/api/v1/encounters?to=8%C2%B3")
+    assert odd.status_code == 400 and odd.json()["error"] == "invalid_parameter", odd.text
     assert (await client.get("/api/v1/encounters/nope-nope")).status_code == 404
 
 

@@ -263,7 +263,7 @@ def search_params(q) -> dict:
         raw = text_param(q, name, 40)
         if raw is None:
             return None
-        if raw.isdigit():
+        if raw.isascii() and raw.isdigit():  # ASCII only: str.isdigit() also takes "³", which int() refuses
             value = int(raw)
             if value > 2**62:
                 raise ApiError(400, "invalid_parameter", f"{name} is out of range")
