@@ -5,7 +5,7 @@ All of them read the aggregate tables with sum()/-Merge and GROUP BY (their rows
 eventually) — never a scan of raw_events for a leaderboard. raw_events serves the match timeline,
 where its sort key (match_id first) makes the read a range, not a scan.
 
-Definitions (the same as the materialized columns of `clickhouse/0002_raw_events.sql`):
+Definitions (the same as the materialized columns of `clickhouse/0008_raw_events_narrow.sql`):
 `kills` counts only kills of other, non-team players; `deaths` counts every death, including
 `suicides` and `world_deaths`; `team_kills` are their own counter. `kd` = kills / deaths (kills when
 deaths is 0). `accuracy` = shots_hit / shots_fired (0 without shots). `damage` = damage dealt to
@@ -168,7 +168,7 @@ async def player_profile(engines, player_id: str) -> dict:
 
 
 HEATMAP_CELL_UNITS = 128
-HEATMAP_KINDS = {"kills": "kill", "deaths": "death"}
+HEATMAP_KINDS = ("kills", "deaths")  # the `kind` column of the heatmap table (clickhouse/0009)
 
 
 async def heatmap(engines, map_name: str, *, player_id: str | None, kind: str) -> dict:
@@ -178,14 +178,14 @@ async def heatmap(engines, map_name: str, *, player_id: str | None, kind: str) -
     "max": largest count}`; a cell (x, y) covers [x*128, (x+1)*128) x [y*128, (y+1)*128) in game units.
     Kill positions are where the killer stood; death positions where the victim fell.
     """
-    where = ["map_name = {map_name:String}", "heat = {heat:String}"]
-    params: dict[str, Any] = {"map_name": map_name, "heat": HEATMAP_KINDS[kind]}
+    where = ["map_name = {map_name:String}", "kind = {kind:String}"]
+    params: dict[str, Any] = {"map_name": map_name, "kind": kind}
     if player_id is not None:
         where.append("player_id = {player_id:String}")
         params["player_id"] = player_id
     rows = await engines.query(f"""
-        SELECT cell_x, cell_y, sum(events) AS n FROM heatmap_cells WHERE {' AND '.join(where)}
-        GROUP BY cell_x, cell_y ORDER BY cell_x, cell_y""", params)
+        SELECT x, y, sum(count) FROM heatmap WHERE {' AND '.join(where)}
+        GROUP BY x, y ORDER BY x, y""", params)
     cells = [{"x": x, "y": y, "count": n} for x, y, n in rows]
     return {"map_name": map_name, "player_id": player_id, "kind": kind, "cell_size": HEATMAP_CELL_UNITS,
             "cells": cells, "max": max((c["count"] for c in cells), default=0)}
@@ -240,10 +240,22 @@ async def match_scoreboard(engines, match_id: str) -> dict:
     return {"match": _clean(head)[0], "players": _clean(players)}
 
 
-_TIMELINE_COLUMNS = """type, timestamp, occurred_at, received_at, server_id, map_name,
-    attacker_id, attacker_name, victim_id, victim_name, player_id, player_name, target_id, target_name,
+# raw_events stores a player as the event's actor or target (clickhouse/0008); the timeline gives
+# them back under the wire's names: a kill's or damage's attacker and victim, a shot's or hit's
+# player and a hit's target (a suicide's killer, and a kill's killer block kept in `extra`, were
+# never shown). NaN where a type has no such player; `_clean` drops it.
+_KILLER_KEYS = ", ".join(f"'killer_{suffix}'" for suffix in
+                         ("name", "guid", "smf_id", "team", "x", "y", "z", "pitch", "yaw", "stance"))
+_TIMELINE_COLUMNS = f"""type, timestamp, occurred_at, received_at, server_id, map_name,
+    if(by_attacker, a_id, '') AS attacker_id, if(by_attacker, a_name, '') AS attacker_name,
+    if(by_attacker, t_id, '') AS victim_id, if(by_attacker, t_name, '') AS victim_name,
+    if(by_attacker, '', a_id) AS player_id, if(by_attacker, '', a_name) AS player_name,
+    if(type = 'weapon_hit', t_id, '') AS target_id, if(type = 'weapon_hit', t_name, '') AS target_name,
     weapon, mod, hitloc, damage, kill_kind,
-    attacker_x, attacker_y, attacker_z, victim_x, victim_y, victim_z, player_x, player_y, player_z,
+    if(by_attacker, a_x, nan) AS attacker_x, if(by_attacker, a_y, nan) AS attacker_y,
+    if(by_attacker, a_z, nan) AS attacker_z, if(by_attacker, t_x, nan) AS victim_x,
+    if(by_attacker, t_y, nan) AS victim_y, if(by_attacker, t_z, nan) AS victim_z,
+    if(by_attacker, nan, a_x) AS player_x, if(by_attacker, nan, a_y) AS player_y, if(by_attacker, nan, a_z) AS player_z,
     message, item, winning_team, flag,
     if(type IN ('round_start', 'round_end', 'heartbeat'), round_number, NULL) AS round_number,
     if(type IN ('match_end', 'heartbeat'), allies_score, NULL) AS allies_score,
@@ -251,7 +263,11 @@ _TIMELINE_COLUMNS = """type, timestamp, occurred_at, received_at, server_id, map
     if(type = 'match_end', red_score, NULL) AS red_score,
     if(type = 'match_end', blue_score, NULL) AS blue_score,
     if(type IN ('match_start', 'match_end'), partial, NULL) AS partial,
-    extra"""
+    if(type = 'player_kill', mapFilter((k, v) -> k NOT IN ({_KILLER_KEYS}), extra), extra) AS extra"""
+_TIMELINE_SOURCE = """(SELECT *, kill_kind, type IN ('player_kill', 'damage') AS by_attacker,
+    actor_id AS a_id, actor_name AS a_name, actor_x AS a_x, actor_y AS a_y, actor_z AS a_z,
+    target_id AS t_id, target_name AS t_name, target_x AS t_x, target_y AS t_y, target_z AS t_z
+    FROM raw_events)"""
 
 
 async def match_timeline(engines, match_id: str, *, types: list[str] | None, limit: int, offset: int) -> dict:
@@ -265,7 +281,7 @@ async def match_timeline(engines, match_id: str, *, types: list[str] | None, lim
         where.append("type IN {types:Array(String)}")
         params["types"] = types
     rows = await engines.query_dicts(f"""
-        SELECT {_TIMELINE_COLUMNS} FROM raw_events WHERE {' AND '.join(where)}
+        SELECT {_TIMELINE_COLUMNS} FROM {_TIMELINE_SOURCE} WHERE {' AND '.join(where)}
         ORDER BY timestamp, occurred_at LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
     for row in rows:
         row["extra"] = without_secrets(row["extra"])
