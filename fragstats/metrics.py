@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST, PlatformCollector, ProcessCollector, disable_created_metrics
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -62,6 +71,9 @@ class Metrics:
                                             registry=r)
         self.dead_letter_events = Gauge("fragstats_dead_letter_events",
                                         "Events in the dead-letter store waiting for a redrive.", registry=r)
+        self.after_commit_dropped = Counter("fragstats_after_commit_dropped_total",
+                                            "Committed batches an after-commit hook fell too far behind to see.",
+                                            ["hook"], registry=r)
         self.disk_full = Gauge("fragstats_disk_full",
                                "1 while ingest refuses to acknowledge (507) for lack of disk space.", registry=r)
         self.wal_bytes = Gauge("fragstats_wal_bytes", "Size of the write-ahead log on disk.", registry=r)

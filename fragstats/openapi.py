@@ -18,6 +18,7 @@ from starlette.convertors import FloatConvertor, IntegerConvertor
 from starlette.routing import Route
 
 from fragstats.params import INT4_MAX
+from ingest.events import SERVER_OWNED, STRUCTS
 
 INT_PARAMS = {"limit", "offset", "hours", "server_id", "owner_key_id", "after", "round", "match_id",
               "participant_id"}
@@ -76,7 +77,6 @@ def query_parameters(doc: str) -> list[dict]:
 def event_schemas() -> tuple[dict, dict]:
     """(request body schema of `POST /api/v1/ingest/events`, component schemas of every event type),
     from `ingest.events.STRUCTS`; server-owned fields (`server_id`, `received_at`, `extra`) left out."""
-    from ingest.events import SERVER_OWNED, STRUCTS  # the kernel assembles the app: it may read the packages
 
     refs, components = msgspec.json.schema_components(list(STRUCTS.values()),
                                                       ref_template="#/components/schemas/{name}")

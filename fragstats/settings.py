@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     retry_backoff_ms: int = Field(200, description="First retry delay in ms; doubles each retry.")
     spool_replay_interval_ms: int = Field(2_000, description="How often spooled batches are retried (ms).")
     retry_after_s: int = Field(1, description="Retry-After seconds sent with 429/503.")
+    after_commit_queue_batches: int = Field(1000, ge=1, description="Committed batches each after-commit hook (live state, tournament results) may fall behind before its oldest is dropped (logged and counted).")
+    after_commit_drain_s: float = Field(10.0, description="At shutdown, how long after-commit hooks may take to finish what they hold (s).")
 
     # Durability: what a 202 promises (README, "Reliability").
     durability: Literal["wal", "memory"] = Field("wal", description="`wal`: a request is acknowledged once its events are in the write-ahead log and fsynced; `memory`: once queued (a crash loses what is queued).")

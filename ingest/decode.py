@@ -44,6 +44,14 @@ _fast_one = msgspec.json.Decoder(EventUnion, strict=False)
 _raw_items = msgspec.json.Decoder(list[msgspec.Raw])
 
 
+# Every reason a request or an event is refused for: the `reason` label of
+# fragstats_ingest_events_rejected_total (initialised at start, so a panel shows 0, not "no data")
+# and the `error` code of a 4xx body.
+BODY_REASONS = ("unsupported_media_type", "unsupported_encoding", "body_too_large", "malformed_gzip", "malformed_json",
+                "malformed_form", "too_deep")
+EVENT_REASONS = ("malformed", "not_an_object", "missing_type", "invalid_field", "too_large", "too_deep")
+
+
 class BodyError(Exception):
     """The body as a whole cannot be read: HTTP status, error code and detail for the client."""
 

@@ -18,33 +18,35 @@ accepted = stored + queued + in flight + spooled + dead-lettered.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from fragstats.bodies import ByteBudget
 from fragstats.metrics import Metrics
 from fragstats.settings import Settings
+from fragstats.wiring import BatchHook
 from ingest import rows
 from ingest.context import MatchContexts
 from ingest.deadletter import DeadLetters
+from ingest.decode import BODY_REASONS, EVENT_REASONS
 from ingest.diskguard import DiskGuard, is_disk_full
 from ingest.events import NOTABLE
 from ingest.inserter import Inserter, out_of_disk, refused_for_content, short_reason
-from ingest.queue import ByteBudget, Chunk, EventQueue
+from ingest.queue import Chunk, EventQueue
 from ingest.spool import Spool, SpoolEntry
 from ingest.wal import WriteAheadLog
 
 log = logging.getLogger("fragstats.ingest")
 
-# after_commit hooks get (notable events of the batch, {(server_id, match_id): last receipt time}).
-BatchHook = Callable[[list, dict], Awaitable[None]]
 
 # A spooled batch that fails for the engine's reasons this many rounds while other inserts go in
 # is isolated as if refused for its content (ingest/inserter.py, `force`).
@@ -68,6 +70,64 @@ class Stored(enum.Enum):
     COMMITTED = "committed"  # in ClickHouse (refused rows, if any, in the dead-letter store)
     SPOOLED = "spooled"
     HELD = "held"  # neither, at shutdown: still in the write-ahead log, replayed at the next start
+
+
+def hook_name(hook: BatchHook) -> str:
+    return getattr(hook, "__name__", type(hook).__name__)
+
+
+class HookRunner:
+    """One after-commit hook on its own task, fed through its own bounded queue: the batch writer
+    hands a committed batch's notable events over and never waits for the hook, so a slow hook
+    (a tournament transaction, a Redis round trip) never delays the next insert. What the hook
+    does is derived from stored events and best effort: when its queue is full the oldest item is
+    dropped, logged and counted (`fragstats_after_commit_dropped_total{hook}`)."""
+
+    def __init__(self, hook: BatchHook, capacity: int, on_drop: Callable[[str], None]):
+        self.hook = hook
+        self.name = hook_name(hook)
+        self.capacity = capacity
+        self.on_drop = on_drop
+        self._items: collections.deque = collections.deque()
+        self._wake = asyncio.Event()
+        self._busy = False
+        self._task = asyncio.create_task(self._run(), name=f"after-commit-{self.name}")
+
+    def offer(self, notable: list, touched: dict) -> None:
+        if len(self._items) >= self.capacity:
+            self._items.popleft()
+            self.on_drop(self.name)
+            log.error("after-commit hook %s is %d batches behind: its oldest batch was dropped", self.name,
+                      self.capacity)
+        self._items.append((notable, touched))
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Batches handed over and not yet done."""
+        return len(self._items) + self._busy
+
+    async def _run(self) -> None:
+        while True:
+            while not self._items:
+                self._wake.clear()
+                await self._wake.wait()
+            notable, touched = self._items.popleft()
+            self._busy = True
+            try:
+                await self.hook(notable, touched)
+            except Exception:  # best effort; the events are stored
+                log.warning("after-commit hook %s failed", self.name, exc_info=True)
+            finally:
+                self._busy = False
+
+    async def close(self, timeout_s: float) -> None:
+        """Let it finish what it holds (at most `timeout_s` seconds), then stop it."""
+        deadline = time.monotonic() + timeout_s
+        while self.pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 class Pipeline:
@@ -102,7 +162,10 @@ class Pipeline:
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
         self._suspects: dict[Path, int] = {}
+        self._runners: dict[int, HookRunner] = {}
         metrics.queue_capacity.set(settings.queue_capacity)
+        for reason in {*BODY_REASONS, *EVENT_REASONS}:  # every series a panel reads exists from the start, at 0
+            metrics.events_rejected.labels(reason)
         metrics.queue_capacity_bytes.set(settings.queue_capacity_bytes)
         metrics.spool_events.set(self.spool.pending_events())
         metrics.dead_letter_events.set(self.dead_letters.events)
@@ -153,6 +216,7 @@ class Pipeline:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await asyncio.gather(*(r.close(self.settings.after_commit_drain_s) for r in self._runners.values()))
         if self.wal is not None:
             await self.wal.flush_pending()
             self.wal.close()
@@ -266,7 +330,7 @@ class Pipeline:
             self.wal.done(lsns)
             self.metrics.wal_bytes.set(self.wal.bytes_on_disk)
         if stored is Stored.COMMITTED:
-            await self._after_commit(chunks)
+            self._after_commit(chunks)
         return stored
 
     async def _stored_before_upgrade(self, client: Any, payload: bytes) -> bool:
@@ -302,16 +366,26 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF_S)
 
-    async def _after_commit(self, chunks: list[Chunk]) -> None:
+    def _after_commit(self, chunks: list[Chunk]) -> None:
+        """Hand a committed batch's notable events to every hook's own task; never waits for them."""
         notable = [ev for c in chunks for ev in c.notable]
         touched: dict[tuple[int, str], float] = {}
         for c in chunks:
             touched.update(c.touched)
         for hook in self.after_commit:
-            try:
-                await hook(notable, touched)
-            except Exception:  # live state is best effort; the events are already stored
-                log.warning("after-commit hook %s failed", getattr(hook, "__name__", hook), exc_info=True)
+            runner = self._runners.get(id(hook))
+            if runner is None or runner.hook is not hook:
+                runner = self._runners[id(hook)] = HookRunner(hook, self.settings.after_commit_queue_batches,
+                                                              self._hook_dropped)
+            runner.offer(notable, touched)
+
+    def _hook_dropped(self, name: str) -> None:
+        self.metrics.after_commit_dropped.labels(name).inc()
+
+    @property
+    def hooks_pending(self) -> int:
+        """Committed batches still waiting for (or in) an after-commit hook."""
+        return sum(r.pending for r in self._runners.values())
 
     async def _store(self, client: Any, payload: bytes, token: str, n: int) -> Stored:
         error = await self.inserter.insert_with_retries(client, payload, token, n)

@@ -217,24 +217,3 @@ class EventQueue:
                 pass
         return self._pop()
 
-
-class ByteBudget:
-    """Bytes of request bodies being read and decoded at once, across all connections.
-
-    Without it, many large requests read concurrently hold their bodies (and their decoded
-    objects) in memory before any of them reaches the queue's byte bound."""
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self.used = 0
-
-    def take(self, n: int) -> bool:
-        """Hold `n` more bytes (True), or refuse (False) when that would pass the capacity. A
-        request alone may always hold up to the capacity, so one body never waits for itself."""
-        if self.used and self.used + n > self.capacity:
-            return False
-        self.used += n
-        return True
-
-    def give(self, n: int) -> None:
-        self.used -= n

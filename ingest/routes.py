@@ -1,14 +1,13 @@
 """`POST /api/v1/ingest/events`: the game servers' door; the ingest status and dead-letter redrive.
 
-The route reads and decodes a request, hands its valid events to the pipeline's admission, and
-maps the outcome (`ingest.pipeline.Admission`) to one status in one place (`_REFUSALS`).
+The route reads a request within its limits and runs the admission steps (ingest/admission.py),
+whose `Outcome` it maps to an HTTP answer in one place (`answer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 
 import msgspec
 from redis.exceptions import RedisError
@@ -16,11 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fragstats.bodies import BudgetExceeded, read_body
 from fragstats.errors import ApiError
-from ingest.decode import SUPPORTED_TYPES, BodyError, decode_events, decompress, media_type
+from ingest.admission import ACCEPTED, Outcome, gate, refused, take
+from ingest.decode import SUPPORTED_TYPES, BodyError, media_type
 from ingest.inserter import short_reason
 from ingest.pipeline import Admission
-from ingest.queue import ByteBudget
 
 log = logging.getLogger("fragstats.ingest")
 
@@ -33,51 +33,17 @@ def _json(status: int, body: dict, headers: dict | None = None) -> Response:
     return Response(_encode(body), status_code=status, media_type="application/json", headers=headers)
 
 
-class Shed(Exception):
-    """The request cannot be taken now (load shedding): 429, nothing of it kept."""
-
-
-async def _read_limited(request: Request, limit: int, budget: ByteBudget, held: list[int]) -> bytes:
-    """The body, refusing more than `limit` bytes (413) and shedding the request (Shed) when the
-    bodies being read by all connections would pass the budget. What it takes from the budget is
-    added to `held[0]`; the caller gives it back."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
-        if int(declared) > limit:
-            raise BodyError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes")
-        if not budget.take(int(declared)):
-            raise Shed()
-        held[0] += int(declared)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyError(413, "body_too_large", f"body exceeds the limit of {limit} bytes")
-        if size > held[0]:  # no (or a wrong) Content-Length: take the budget as the body arrives
-            if not budget.take(size - held[0]):
-                raise Shed()
-            held[0] = size
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-# Outcome -> (status, error code, detail): the one place an admission outcome becomes an answer.
-_REFUSALS: dict[Admission, tuple[int, str, str]] = {
-    Admission.SHED: (429, "overloaded", "ingest queue is full; nothing of this request was kept"),
-    Admission.DRAINING: (503, "draining", "server is shutting down; nothing of this request was kept"),
-    Admission.DISK_FULL: (507, "disk_full", "no disk space to store events durably; nothing of this request was kept"),
-    Admission.STORAGE_ERROR: (507, "storage_error",
-                              "the write-ahead log could not be written; nothing of this request was kept"),
-}
-
-
-def _refusal(state, outcome: Admission, retry_after: dict) -> Response:
-    status, code, detail = _REFUSALS[outcome]
-    if outcome is Admission.DISK_FULL and state.pipeline.disk.reason:
-        detail = f"{detail} ({state.pipeline.disk.reason})"
-    state.metrics.requests_shed.labels(str(status)).inc()
-    return _json(status, {"error": code, "detail": detail, "events": []}, retry_after)
+def answer(state, outcome: Outcome) -> Response:
+    """The one place an ingest outcome (ingest/admission.py) becomes an HTTP answer: 202 with the
+    counts and the rejected events, or the outcome's status with `{"error", "detail", "events"}`;
+    `Retry-After` on 429, 503 and 507, which are also counted as shed requests by status."""
+    if outcome.kind == ACCEPTED:
+        return _json(202, {"accepted": outcome.accepted, "rejected": len(outcome.errors), "errors": outcome.errors})
+    headers = None
+    if outcome.status in (429, 503, 507):
+        state.metrics.requests_shed.labels(str(outcome.status)).inc()
+        headers = {"Retry-After": str(state.settings.retry_after_s)}
+    return _json(outcome.status, {"error": outcome.kind, "detail": outcome.detail, "events": outcome.errors}, headers)
 
 
 async def ingest_events(request: Request) -> Response:
@@ -120,11 +86,11 @@ async def ingest_events(request: Request) -> Response:
     state = request.app.state
     retry_after = {"Retry-After": str(state.settings.retry_after_s)}
     if state.draining:
-        return _refusal(state, Admission.DRAINING, retry_after)
+        return answer(state, refused(Admission.DRAINING, state.pipeline))
     server_id = await state.auth.server_for(request)
     key = request.headers.get("idempotency-key")
     if not key:
-        return await _ingest(request, server_id, retry_after)
+        return answer(state, await _ingest(request, server_id))
     if len(key) > 200:
         return _json(400, {"error": "invalid_idempotency_key", "detail": "Idempotency-Key is longer than 200 characters",
                            "events": []})
@@ -147,7 +113,7 @@ async def ingest_events(request: Request) -> Response:
                             headers={"Idempotent-Replayed": "true"})
     response = None
     try:
-        response = await _ingest(request, server_id, retry_after)
+        response = answer(state, await _ingest(request, server_id))
     finally:
         try:
             if response is not None and response.status_code == 202:
@@ -159,56 +125,31 @@ async def ingest_events(request: Request) -> Response:
     return response
 
 
-async def _ingest(request: Request, server_id: int, retry_after: dict) -> Response:
+async def _ingest(request: Request, server_id: int) -> Outcome:
+    """The admission steps for one HTTP request: gate, read (within the limits), take."""
     state = request.app.state
-    metrics = state.metrics
     pipeline = state.pipeline
-    if pipeline.nearly_full():
-        # Under overload, decoding bodies that cannot be queued would burn the CPU the batch
-        # writers need: shed before reading the body.
-        return _refusal(state, Admission.SHED, retry_after)
-    if pipeline.disk.full:
-        return _refusal(state, Admission.DISK_FULL, retry_after)
-    settings = state.settings
+    early = gate(pipeline)
+    if early is not None:
+        return early
     mtype = media_type(request.headers.get("content-type"))
     held = [0]  # bytes of the reading budget this request holds
     try:
-        try:
-            if mtype not in SUPPORTED_TYPES:
-                raise BodyError(415, "unsupported_media_type",
-                                f"Content-Type {mtype or '(none)'!r} is not supported; use one of {sorted(SUPPORTED_TYPES)}")
-            raw = await _read_limited(request, settings.max_body_bytes, pipeline.reading, held)
-            body = decompress(raw, request.headers.get("content-encoding"), settings.max_body_bytes)
-            if body is not raw:
-                if not pipeline.reading.take(len(body)):
-                    raise Shed()
-                held[0] += len(body)
-            del raw
-            n_items, verdicts = decode_events(body, mtype, server_id, max_event_bytes=settings.max_event_bytes,
-                                              max_depth=settings.max_json_depth)
-            del body
-        except BodyError as exc:
-            metrics.events_rejected.labels(exc.code).inc()
-            return _json(exc.status, {"error": exc.code, "detail": exc.detail, "events": []})
-        except Shed:
-            return _refusal(state, Admission.SHED, retry_after)
-        metrics.events_received.inc(n_items)
-        if verdicts.rejected:
-            for reason, n in Counter(r.reason_code for r in verdicts.rejected).items():
-                metrics.events_rejected.labels(reason).inc(n)
-        errors = [r.to_json() for r in verdicts.rejected]
-        if not verdicts.accepted:
-            detail = "body holds no events" if not n_items else "no valid event in the body"
-            return _json(400, {"error": "no_valid_events", "detail": detail, "events": errors})
-        outcome = await pipeline.admit(verdicts.accepted)
+        if mtype not in SUPPORTED_TYPES:
+            raise BodyError(415, "unsupported_media_type",
+                            f"Content-Type {mtype or '(none)'!r} is not supported; use one of {sorted(SUPPORTED_TYPES)}")
+        raw = await read_body(request, state.settings.max_body_bytes, pipeline.reading, held)
+        return await take(pipeline, server_id, raw, mtype, request.headers.get("content-encoding"), held)
+    except BodyError as exc:
+        state.metrics.events_rejected.labels(exc.code).inc()
+        return Outcome(exc.code, exc.status, exc.detail)
+    except ApiError as exc:  # 413 from reading the body
+        state.metrics.events_rejected.labels(exc.code).inc()
+        return Outcome(exc.code, exc.status_code, str(exc.detail))
+    except BudgetExceeded:
+        return refused(Admission.SHED, pipeline)
     finally:
         pipeline.reading.give(held[0])
-    if outcome is not Admission.ACCEPTED:
-        if outcome is Admission.SHED:
-            metrics.events_shed.inc(len(verdicts.accepted))
-        return _refusal(state, outcome, retry_after)
-    metrics.events_accepted.inc(len(verdicts.accepted))
-    return _json(202, {"accepted": len(verdicts.accepted), "rejected": len(errors), "errors": errors})
 
 
 async def ingest_status(request: Request) -> Response:

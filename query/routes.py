@@ -9,9 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fragstats.errors import ApiError
+from fragstats.params import int_param
 from query import live, pages, stats
 from query.cache import StaleWhileRevalidate
-from fragstats.params import int_param
 from query.params import PERIODS, choice_param, offset_param, paging, period_start, server_id_param
 
 
@@ -46,9 +47,12 @@ async def leaderboard(request: Request) -> Response:
     server_id = server_id_param(q)
     limit, offset = paging(q)
     if stat == "rating":
-        # Ratings live with the tournaments (OpenSkill, Postgres); the kernel hands us their reader
-        # so that this package does not import that one. All-time and all-servers only.
-        body = await request.app.state.rating_leaderboard(request.app.state.engines, limit=limit, offset=offset)
+        # Ratings live with the tournaments (OpenSkill, Postgres); the assembly hands us their reader
+        # (fragstats.wiring) so that this package does not import that one. All-time, all servers.
+        rating_leaderboard = request.app.state.wiring.rating_leaderboard
+        if rating_leaderboard is None:
+            raise ApiError(404, "not_found", "ratings are not available in this deployment")
+        body = await rating_leaderboard(request.app.state.engines, limit=limit, offset=offset)
         return _json({"stat": stat, "period": "all", "server_id": None, "limit": limit, "offset": offset, **body})
     engines, since = request.app.state.engines, period_start(period)
     body = await _cached(request, ("leaderboard", stat, since, server_id, limit, offset),

@@ -90,13 +90,14 @@ async def new_server(client, name: str = "test server") -> tuple[int, str]:
 
 
 async def settle(app, timeout: float = 10.0) -> None:
-    """Wait until everything admitted so far is committed (queue empty, nothing in flight)."""
+    """Wait until everything admitted so far is committed (queue empty, nothing in flight) and the
+    after-commit hooks (live state, tournament results) have seen it."""
     pipeline = app.state.pipeline
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if pipeline.queue.size == 0 and pipeline.in_flight == 0:
+        if pipeline.queue.size == 0 and pipeline.in_flight == 0 and pipeline.hooks_pending == 0:
             await asyncio.sleep(0.05)
-            if pipeline.queue.size == 0 and pipeline.in_flight == 0:
+            if pipeline.queue.size == 0 and pipeline.in_flight == 0 and pipeline.hooks_pending == 0:
                 return
         await asyncio.sleep(0.02)
     raise AssertionError("pipeline did not settle")

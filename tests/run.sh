@@ -14,4 +14,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 python -m pip install -q -e '.[test]'
+# The three floors of the layout (pyproject.toml, [tool.importlinter]): a broken contract fails here.
+lint-imports --no-cache
 exec python -m pytest "$@"

@@ -4,7 +4,6 @@ pages and JSON routes agree (one query function each), and /openapi.json + /docs
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import re
@@ -276,36 +275,3 @@ async def test_docs_page_renders_the_openapi_document(client):
     for path in doc["paths"]:
         assert f"<code>{path}</code>" in resp.text, path
     assert "<code>player_kill</code>" in resp.text and "<script src=\"http" not in resp.text
-
-
-PACKAGES = ("ingest", "query", "tournaments")
-
-
-def _imported_packages(source: str) -> set[str]:
-    """Top-level names a module imports: `import x.y`, `from x.y import z` (absolute only; relative
-    imports stay in their own package), and `importlib.import_module("x...")` / `__import__("x...")`."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
-                and isinstance(node.args[0].value, str):
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-            if name in ("import_module", "__import__"):
-                found.add(node.args[0].value.split(".")[0])
-    return found
-
-
-def test_packages_do_not_import_each_other():
-    """The README's layout: ingest, query and tournaments depend on the kernel (`fragstats`) only, never on one another."""
-    offences = []
-    for package in PACKAGES:
-        files = sorted((ROOT / package).rglob("*.py"))
-        assert files, package
-        for path in files:
-            others = _imported_packages(path.read_text(encoding="utf-8")) & (set(PACKAGES) - {package})
-            offences += [f"{path.relative_to(ROOT).as_posix()} imports {other}" for other in sorted(others)]
-    assert offences == []

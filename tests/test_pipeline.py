@@ -169,3 +169,52 @@ async def test_committed_parts_are_fsynced_so_the_write_ahead_log_may_let_them_g
     assert len(rows) >= 8
     for name, ddl in rows:
         assert "fsync_after_insert = 1" in ddl and "fsync_part_directory = 1" in ddl, name
+
+
+async def test_a_slow_after_commit_hook_does_not_slow_inserts(app):
+    """Hooks run on their own task: the writer hands a committed batch over and goes on."""
+    pipeline = app.state.pipeline
+    release = asyncio.Event()
+    seen: list[int] = []
+
+    async def slow_tournament_hook(notable: list, touched: dict) -> None:
+        await release.wait()  # e.g. a tournament transaction stuck behind a lock
+        seen.append(len(notable))
+
+    pipeline.after_commit.append(slow_tournament_hook)
+    try:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for _ in range(3):
+            assert await pipeline.flush([pipeline.prepare(kills("match_" + uuid.uuid4().hex[:16], 4))]) is Stored.COMMITTED
+        assert loop.time() - start < 1.5  # three inserts, none waiting for the hook
+        assert seen == [] and pipeline.hooks_pending >= 3
+        release.set()
+        for _ in range(100):
+            if len(seen) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert seen == [4, 4, 4]  # each committed batch reached the hook once, in order
+    finally:
+        pipeline.after_commit.remove(slow_tournament_hook)
+
+
+async def test_a_hook_that_falls_too_far_behind_loses_its_oldest_batches_counted(app):
+    from ingest.pipeline import HookRunner
+
+    dropped: list[str] = []
+    release = asyncio.Event()
+    got: list = []
+
+    async def stuck(notable: list, touched: dict) -> None:
+        await release.wait()
+        got.append(notable)
+
+    runner = HookRunner(stuck, capacity=2, on_drop=dropped.append)
+    for i in range(5):
+        runner.offer([i], {})
+        await asyncio.sleep(0)  # the first item is taken by the hook's task and waits there
+    assert dropped == ["stuck", "stuck"]
+    release.set()
+    await runner.close(5)
+    assert got == [[0], [3], [4]]

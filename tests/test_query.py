@@ -218,3 +218,14 @@ async def test_stale_while_revalidate_cache():
     with pytest.raises(RuntimeError):
         await cache.get("other", failing)  # errors are not cached
     assert "other" not in cache._entries
+
+
+async def test_every_rejection_reason_and_shed_status_is_exposed_from_the_start(client):
+    """Panels read these labelled counters: they must show 0, never "no data", before the first event."""
+    from ingest.decode import BODY_REASONS, EVENT_REASONS
+
+    text = (await client.get("/metrics")).text
+    for reason in {*BODY_REASONS, *EVENT_REASONS}:
+        assert f'fragstats_ingest_events_rejected_total{{reason="{reason}"}}' in text, reason
+    for status in ("429", "503", "507"):
+        assert f'fragstats_ingest_requests_shed_total{{status="{status}"}}' in text, status

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import tmpfs
-from ingest.wal import WriteAheadLog
+from ingest.wal import HEADER, SPARES, WriteAheadLog
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -50,40 +50,45 @@ async def test_done_chunks_are_not_replayed_and_a_begun_batch_keeps_its_token(tm
     assert recovered.batches == [(begun, [c, d])]  # the same token: ClickHouse drops it if it went in
 
 
-async def test_a_torn_tail_is_cut_and_later_records_still_count(tmp_path):
+async def test_a_torn_record_is_cut_and_later_records_still_count(tmp_path):
     wal = WriteAheadLog(tmp_path / "wal")
     wal.open()
     first = await wal.append(payload(1), 1)
+    await wal.flush_pending()
     wal.close()
     segment = sorted((tmp_path / "wal").glob("*.wal"))[-1]
-    with open(segment, "ab") as fh:  # half a record, as a crash mid-write leaves it
-        fh.write(b"\x30\x00\x00\x00garbage")
+    end = HEADER.size + len(payload(1))
+    with open(segment, "r+b") as fh:  # the start of a record whose write a crash cut short
+        fh.seek(end)
+        fh.write(HEADER.pack(40, 12345, 1, first + 1, 1) + b"cut")
     again = WriteAheadLog(tmp_path / "wal")
     recovered = again.open()
-    assert list(recovered.chunks) == [first] and recovered.torn_bytes == 11
+    assert list(recovered.chunks) == [first] and recovered.torn_bytes == HEADER.size + 40
     second = await again.append(payload(2), 1)
+    await again.flush_pending()
     again.close()
     assert list(WriteAheadLog(tmp_path / "wal").open().chunks) == [first, second]
 
 
-async def test_segments_are_deleted_once_every_chunk_in_them_is_done(tmp_path):
-    wal = WriteAheadLog(tmp_path / "wal", segment_bytes=4096)
+async def test_segments_are_allocated_whole_and_recycled_once_every_chunk_in_them_is_done(tmp_path):
+    folder = tmp_path / "wal"
+    wal = WriteAheadLog(folder, segment_bytes=4096)
     wal.open()
     lsns = [await wal.append(payload(i, 1000), 1) for i in range(20)]
-    segments = lambda: sorted((tmp_path / "wal").glob("*.wal"))  # noqa: E731
+    segments = lambda: sorted(folder.glob("*.wal"))  # noqa: E731
     assert len(segments()) >= 4
+    assert {p.stat().st_size for p in segments()} == {4096}  # allocated before use: fsync flushes data only
     wal.done(lsns[:10])
     await wal.flush_pending()
     kept = segments()
-    assert 1 < len(kept) < 5
-    assert all(int(p.stem) > lsns[0] for p in kept)
+    assert 1 < len(kept) < 5 and all(int(p.stem) > lsns[0] for p in kept)
+    assert any((folder / name).exists() for name in SPARES)  # a sealed segment kept for reuse, not allocated anew
     wal.done(lsns[10:])
-    await wal.flush_pending()
-    await wal.append(payload(99, 5000), 1)  # fills and seals the active segment
+    later = await wal.append(payload(99, 3500), 1)  # fills a recycled segment: its old records must not come back
     await wal.flush_pending()
     wal.close()
-    recovered = WriteAheadLog(tmp_path / "wal").open()
-    assert len(recovered.chunks) == 1
+    recovered = WriteAheadLog(folder).open()
+    assert list(recovered.chunks) == [later]
 
 
 async def test_one_fsync_serves_many_concurrent_appends(tmp_path):
@@ -105,17 +110,18 @@ def tiny_disk(tmp_path):
 async def test_a_full_disk_refuses_the_append_and_leaves_no_torn_record(tiny_disk: Path):
     filler = tiny_disk / "filler"
     filler.write_bytes(b"\0" * 1024 * 1024)
-    wal = WriteAheadLog(tiny_disk / "wal", segment_bytes=64 * 1024 * 1024)
+    wal = WriteAheadLog(tiny_disk / "wal", segment_bytes=1024 * 1024)
     wal.open()
     acknowledged = []
     with pytest.raises(OSError) as raised:
         for i in range(100):
             acknowledged.append(await wal.append(payload(i, 300_000), 1))
-    assert raised.value.errno == errno.ENOSPC
-    assert 3 < len(acknowledged) < 11
-    filler.unlink()  # space comes back: appends go on, in the same segment
+    assert raised.value.errno == errno.ENOSPC  # a new segment could not be allocated
+    assert 3 <= len(acknowledged) < 11
+    filler.unlink()  # space comes back: appends go on
     later = await wal.append(payload(500, 300_000), 1)
+    await wal.flush_pending()
     wal.close()
     recovered = WriteAheadLog(tiny_disk / "wal").open()
-    assert recovered.torn_bytes == 0  # the refused write was cut back, not left half-written
+    assert recovered.torn_bytes == 0
     assert list(recovered.chunks) == acknowledged + [later]

@@ -177,7 +177,7 @@ def _type(ev) -> str:
 
 
 def after_commit_factory(app):
-    """The after-commit hook for ``app.state.after_commit_factories``: for every committed
+    """The after-commit hook factory the assembly lists in ``fragstats.wiring.Wiring.after_commit``: for every committed
     ``match_start`` / ``match_end`` that carries ``tournament_match_token`` in its extra keys (sealed:
     ``fragstats.secrets``), apply it (``match_event``); then rate the batch's ended matches. Errors are logged, never raised (the
     events are stored either way; the organiser can still report)."""
