@@ -37,6 +37,7 @@ import msgspec
 
 from ingest.events import (
     EVENT_TYPES,
+    PLAYER_BLOCK,
     STORAGE,
     STORED_COLUMNS,
     STRUCTS,
@@ -113,12 +114,14 @@ def _map(pairs: dict[str, str]) -> bytes:
     return b"".join(out)
 
 
-def _extra_with(event: object, fields: tuple[str, ...]) -> bytes:
-    """`extra` plus the Struct fields kept in it (a kill's killer block), as a RowBinary Map."""
+def _extra_with(event: object, fields: tuple[tuple[str, object], ...]) -> bytes:
+    """`extra` plus the Struct fields kept in it (a kill's killer block), as a RowBinary Map. A
+    field is written when it holds more than its block's column would without it ('' and 0 are
+    what such a column holds when nothing was sent; clickhouse/0008 converts old rows so too)."""
     pairs = dict(event.extra)
-    for name in fields:
+    for name, default in fields:
         value = getattr(event, name)
-        if value is not None:
+        if value is not None and value != default:
             pairs[name] = _text(value)
     return _map(pairs) if pairs else b"\x00"
 
@@ -134,8 +137,10 @@ def _generate(etype: str | None) -> tuple[str, dict]:
     """Source of `encode_<type>(ev) -> bytes` for one event type (None: UnknownEvent), and its globals."""
     columns, in_extra = STORAGE[etype] if etype is not None else ({c: c for c in STORED_COLUMNS
                                                                     if c in UnknownEvent.__struct_fields__}, ())
+    # A player block kept in `extra`: each field with what its role's column holds when not sent.
+    suffixes = {name: next(s for s in PLAYER_BLOCK if name.endswith("_" + s)) for name in in_extra}
     names: dict = {"NAN": math.nan, "leb128": leb128, "_string": _string, "_map": _map, "_extra_with": _extra_with,
-                   "IN_EXTRA": in_extra}
+                   "IN_EXTRA": tuple((name, default_of(f"actor_{suffixes[name]}")) for name in in_extra)}
     body: list[str] = []
     parts: list[str] = []
     const = bytearray()
