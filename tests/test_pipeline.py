@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import msgspec
 import pytest
 
 from fragstats.migrations import migrate_clickhouse, migrate_postgres
@@ -218,3 +219,22 @@ async def test_a_hook_that_falls_too_far_behind_loses_its_oldest_batches_counted
     release.set()
     await runner.close(5)
     assert got == [[0], [3], [4]]
+
+
+async def test_a_chunk_record_keeps_rows_notable_events_and_matches_and_reads_the_old_format(app):
+    """The write-ahead log keeps a chunk's record: its rows, its notable events exactly (a match_end
+    without scores is not a 0:0 after a crash), its matches. A record of the release before
+    clickhouse/0008 (JSONEachRow lines) reads as the same chunk."""
+    items = [{"type": "match_end", "match_id": "m-rec", "map_name": "dm/x"},
+             {"type": "player_kill", "match_id": "m-rec", "attacker_name": "A", "victim_name": "B", "killer_name": "K"},
+             {"type": "weapon_fire", "match_id": "m-other", "player_name": "F"},
+             {"type": "bomb_planted", "match_id": "m-rec", "site": "A"}]
+    events = validate(items, server_id=77).accepted
+    chunk = app.state.pipeline.prepare(events)
+    again = Chunk.from_record(4, chunk.record(), lsn=9)
+    assert again.payload == chunk.payload and again.lsn == 9 and not again.legacy
+    assert again.notable == chunk.notable == events[:2]
+    assert again.notable[0].allies_score is None and again.notable[1].killer_name == "K"
+    assert again.touched == chunk.touched == {(77, "m-rec"): events[0].received_at, (77, "m-other"): events[0].received_at}
+    old = Chunk.from_record(4, msgspec.json.Encoder().encode_lines(events), lsn=3)
+    assert old.legacy and old.payload == chunk.payload and old.notable == events[:2] and old.touched == chunk.touched
