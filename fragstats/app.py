@@ -25,6 +25,7 @@ import tournaments.routes
 from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.auth_failures import FailedAuth
+from fragstats.direct import DirectApp
 from fragstats.engines import open_engines, startup_step
 from fragstats.errors import ErrorAnswerMiddleware, http_exception_handler, unhandled_exception_handler
 from fragstats.http import client_disconnect_handler
@@ -122,8 +123,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *query.routes.routes,
         *tournaments.routes.routes,
     ]
-    app = Starlette(
+    app = DirectApp(
         routes=routes,
+        direct=ingest.routes.direct,
         # Metrics outermost, so that they count the 500 that ErrorAnswerMiddleware answers.
         middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics), Middleware(ErrorAnswerMiddleware)],
         exception_handlers={HTTPException: http_exception_handler, ClientDisconnect: client_disconnect_handler,
