@@ -22,6 +22,7 @@ from starlette.routing import Route
 import ingest.routes
 import query.routes
 import tournaments.routes
+import uploads.routes
 from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.auth_failures import FailedAuth
@@ -37,6 +38,7 @@ from ingest.context import MatchContexts
 from ingest.live import LiveState
 from ingest.pipeline import Pipeline
 from tournaments import ratings, telemetry
+from uploads.service import UploadService
 
 log = logging.getLogger("fragstats")
 
@@ -106,9 +108,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pipeline.after_commit.append(live.update)
             for make_hook in app.state.wiring.after_commit:
                 pipeline.after_commit.append(make_hook(app))
+            app.state.uploads = await UploadService.open(settings, engines, metrics, data_dir)
             pipeline.start()
             yield
             await drain(app)
+            await app.state.uploads.close()
         finally:
             await engines.close()
 
@@ -122,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *ingest.routes.routes,
         *query.routes.routes,
         *tournaments.routes.routes,
+        *uploads.routes.routes,
     ]
     app = DirectApp(
         routes=routes,

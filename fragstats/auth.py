@@ -6,7 +6,8 @@
   as SHA-256 only and resolved through a small TTL cache, so the hot ingest path does not ask
   Postgres on every request; a revoked token stops working in this process at once, in other
   processes within `token_cache_ttl_s`.
-- API keys (`POST /api/v1/keys`, admin only) carry scopes such as `tournaments`.
+- API keys (`POST /api/v1/keys`, admin only) carry scopes: `tournaments`, `upload`, `read`, `admin`.
+  A key is sent as `Authorization: Bearer <key>` or `X-API-Key: <key>` (the damage meter's header).
 
 Every failure (401) is logged and counted, and answered 429 + `Retry-After` instead once its client
 address has failed too often (`fragstats.auth_failures`); a correct credential always passes.
@@ -104,19 +105,20 @@ class Authenticator:
                                        "admin token required: Authorization: Bearer <admin token>")
         return Principal("admin")
 
-    async def require_scope(self, request: Request, scope: str) -> Principal:
-        """The admin, or an unrevoked API key holding `scope`; raises ApiError 401 (429 after too many
-        failures from the address) or 403 (a valid key without the scope) otherwise."""
-        token = bearer(request)
+    async def require_scope(self, request: Request, scope: str, *also: str) -> Principal:
+        """The admin, or an unrevoked API key holding `scope` (or one of `also`), from
+        `Authorization: Bearer` or `X-API-Key`; raises ApiError 401 (429 after too many failures from
+        the address) or 403 (a valid key without the scope) otherwise."""
+        token = bearer(request) or request.headers.get("x-api-key") or None
         if self.is_admin_token(token):
             return Principal("admin")
         if not token:
-            raise self.failures.refuse(request, "api_key", None, "Authorization: Bearer <api key> required")
+            raise self.failures.refuse(request, "api_key", None, "Authorization: Bearer <api key> (or X-API-Key) required")
         row = await self.pool.fetchrow(
             "SELECT id, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", token_hash(token))
         if row is None:
             raise self.failures.refuse(request, "api_key", token, "unknown or revoked API key")
-        if scope not in row["scopes"]:
+        if scope not in row["scopes"] and not set(also) & set(row["scopes"]):
             raise ApiError(403, "forbidden", f"this API key lacks the {scope!r} scope")
         return Principal("key", row["id"], tuple(row["scopes"]))
 

@@ -173,3 +173,14 @@ async def read_text(request: Request) -> str:
     if b"\x00" in body:
         raise ApiError(422, "invalid_body", NUL_DETAIL)
     return body.decode("utf-8", errors="replace")
+
+
+def body_of(content_type: str, schema):
+    """Declare the request body of a handler that reads it otherwise than `read_json`/`read_text`
+    (e.g. with larger limits): `schema` is a msgspec Struct or a JSON schema dict. Apply it innermost."""
+
+    def mark(fn):
+        fn.openapi_body = (content_type, schema)
+        return fn
+
+    return mark

@@ -32,7 +32,9 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
 
 async def http_exception_handler(request: Request, exc: HTTPException) -> JSONResponse:
     code = getattr(exc, "code", None) or _CODES.get(exc.status_code, "error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    events = getattr(exc, "events", None)  # an ApiError may list the problems field by field
+    extra = {"events": events} if events else {}
+    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers, **extra)
 
 
 async def unhandled_exception_handler(request: Request, exc: Exception) -> JSONResponse:

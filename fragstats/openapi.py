@@ -99,6 +99,12 @@ def request_body(endpoint) -> tuple[dict | None, list]:
     object when T is not a plain name, e.g. `dict[str, Any]`), `read_text(request)` a `text/csv` body;
     (None, []) for a route that reads no body. Cached: treat the answer as read-only."""
     fn = inspect.unwrap(endpoint)
+    declared = getattr(fn, "openapi_body", None)  # (content type, Struct or JSON schema): fragstats.bodies.body_of
+    if declared is not None:
+        ctype, typ = declared
+        if isinstance(typ, type) and issubclass(typ, msgspec.Struct):
+            return {"required": True, "content": {ctype: {"schema": {"$ref": f"#/components/schemas/{typ.__name__}"}}}}, [typ]
+        return {"required": True, "content": {ctype: {"schema": typ}}}, []
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):

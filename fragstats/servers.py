@@ -21,9 +21,15 @@ class NewServer(msgspec.Struct, forbid_unknown_fields=True):
 class NewKey(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     scopes: list[str] = msgspec.field(default_factory=lambda: ["tournaments"])
+    # Upload limits of this key (None: the FRAGSTATS_UPLOAD_* defaults).
+    rate_per_minute: int | None = None
+    daily_bytes: int | None = None
+    daily_uploads: int | None = None
 
 
-KNOWN_SCOPES = frozenset({"tournaments"})
+KNOWN_SCOPES = frozenset({"tournaments", "upload", "read", "admin"})
+_INT4_LIMIT = (1, 2**31 - 1)
+_INT8_LIMIT = (1, 2**63 - 1)
 
 
 def _server_json(row) -> dict:
@@ -73,22 +79,32 @@ async def revoke_server(request: Request) -> Response:
 
 
 async def create_key(request: Request) -> JSONResponse:
-    """`POST /api/v1/keys` (admin): an API key for an organiser.
+    """`POST /api/v1/keys` (admin): an API key for an organiser or an uploader.
 
-    Body `{"name": str, "scopes": ["tournaments"]}`. Answers 201 `{"key_id", "name", "scopes", "key"}`;
-    the key is shown only here. 422 for an unknown scope.
+    Body `{"name": str, "scopes": ["tournaments" | "upload" | "read" | "admin"], "rate_per_minute":
+    int?, "daily_bytes": int?, "daily_uploads": int?}` (the last three: this key's upload limits,
+    unset = the `FRAGSTATS_UPLOAD_*` defaults). Answers 201 `{"key_id", "name", "scopes", "key",
+    "rate_per_minute", "daily_bytes", "daily_uploads"}`; the key is shown only here. 422 for an
+    unknown scope or a limit out of range.
     """
     request.app.state.auth.require_admin(request)
     spec = await read_json(request, NewKey)
     unknown = set(spec.scopes) - KNOWN_SCOPES
     if unknown or not spec.name.strip():
         raise ApiError(422, "invalid_body", f"unknown scopes {sorted(unknown)}" if unknown else "name required")
+    for field, (lo, hi) in (("rate_per_minute", _INT4_LIMIT), ("daily_bytes", _INT8_LIMIT),
+                            ("daily_uploads", _INT4_LIMIT)):
+        value = getattr(spec, field)
+        if value is not None and not lo <= value <= hi:
+            raise ApiError(422, "invalid_body", f"{field} must be in {lo}..{hi}")
     key = new_token(TOKEN_PREFIX_KEY)
     row = await request.app.state.engines.pg.fetchrow(
-        "INSERT INTO api_keys (name, key_hash, scopes) VALUES ($1, $2, $3) RETURNING id",
-        spec.name.strip(), token_hash(key), spec.scopes)
-    return JSONResponse({"key_id": row["id"], "name": spec.name.strip(), "scopes": spec.scopes, "key": key},
-                        status_code=201)
+        "INSERT INTO api_keys (name, key_hash, scopes, rate_per_minute, daily_bytes, daily_uploads)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        spec.name.strip(), token_hash(key), spec.scopes, spec.rate_per_minute, spec.daily_bytes, spec.daily_uploads)
+    return JSONResponse({"key_id": row["id"], "name": spec.name.strip(), "scopes": spec.scopes, "key": key,
+                         "rate_per_minute": spec.rate_per_minute, "daily_bytes": spec.daily_bytes,
+                         "daily_uploads": spec.daily_uploads}, status_code=201)
 
 
 routes = [

@@ -78,6 +78,28 @@ class Settings(BaseSettings):
     http_headers_timeout_s: float = Field(10.0, gt=0, description="A request's line and headers must arrive within this many seconds of its first byte, else 408 and the connection is closed; a new connection that sends nothing in that time is closed.")
     http_body_timeout_s: float = Field(60.0, gt=0, description="A request's whole body must arrive within this many seconds after its headers; else 408 and the connection is closed.")
 
+    # Uploads (uploads/): encounter reports, the damage meter's own protocol, realm snapshots.
+    upload_store_url: str | None = Field(None, description="Object store of uploaded documents (content-addressed, never overwritten): `s3://bucket/prefix` for S3-compatible storage, `file:///abs/path`; unset: `<data_dir>/objects` on local disk.")
+    upload_store_options: dict[str, str] = Field(default_factory=dict, description='Options of an S3 store as a JSON object, e.g. `{"endpoint": "http://minio:9000", "region": "us-east-1", "access_key_id": "...", "secret_access_key": "...", "allow_http": "true"}`; what is not given comes from the `AWS_*` environment variables.')
+    upload_max_body_bytes: int = Field(32 * 1024 * 1024, ge=1, description="Largest upload body (an encounter report, a meter batch, a snapshot file, one chunk), after gzip decompression (bytes); larger: 413.")
+    upload_max_json_depth: int = Field(12, ge=1, description="Deepest nesting of an uploaded JSON document (an encounter is 7 levels: players, skills, timeline, hit), levels; deeper: 400 too_deep.")
+    upload_max_players: int = Field(50, ge=1, description="Players in one encounter report; more: 422 naming the field.")
+    upload_max_hits_per_skill: int = Field(10_000, ge=1, description="Hits in one skill's timeline; more: 422 naming the field.")
+    upload_max_duration_ms: int = Field(2 * 3600 * 1000, ge=1, description="Longest encounter (durationMs), ms; longer or under 1 ms: 422.")
+    upload_meter_max_encounters: int = Field(10, ge=1, description="Encounters in one `POST /api/v1/upload/` of the damage meter's protocol.")
+    upload_meter_max_hashes: int = Field(50, ge=1, description="Hashes in one `POST /api/v1/upload/check` preflight.")
+    upload_dedup_window_ms: int = Field(60_000, ge=0, description="Two meter uploads of the same scene, bosses and players whose start times differ by at most this many ms are one fight (stored once), ms.")
+    upload_chunk_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Chunk size of a chunked (resumable) upload, bytes; every chunk but the last has exactly this size.")
+    upload_max_raw_bytes: int = Field(512 * 1024 * 1024, ge=1, description="Largest whole document of a chunked upload, bytes.")
+    upload_rate_per_minute: int = Field(120, ge=1, description="Upload requests one API key may make per minute (moving window, shared by all processes through Redis), unless the key sets its own; past it: 429 + Retry-After.")
+    upload_daily_bytes: int = Field(2 * 1024**3, ge=1, description="Bytes one API key may upload per UTC day, unless the key sets its own; past it: 429 + Retry-After (until midnight UTC).")
+    upload_daily_uploads: int = Field(10_000, ge=1, description="Documents (reports, meter encounters, snapshots, chunked uploads) one API key may upload per UTC day, unless the key sets its own; past it: 429.")
+    upload_workers: int = Field(1, ge=1, le=32, description="Worker threads parsing uploaded documents into ClickHouse (never on the event loop).")
+    snapshot_id_aliases: list[str] = Field(["id", "governor_id", "player_id", "character_id"], description="Column names (after snake_case normalisation) that hold a snapshot row's id, first match wins; JSON list.")
+    snapshot_name_aliases: list[str] = Field(["name", "governor_name", "player_name", "character_name"], description="Column names that hold a snapshot row's name, first match wins; JSON list.")
+    snapshot_formulas: dict[str, str] = Field(default_factory=dict, description='Score formula per realm over the numeric columns, `*` for every other realm; JSON object, e.g. `{"*": "t4_kills * 5 + t5_kills * 10 + deads * 15"}`; + - * / and parentheses.')
+    snapshot_max_rows: int = Field(200_000, ge=1, description="Rows in one snapshot file; more: 422.")
+
     def resolved_data_dir(self) -> Path:
         """The data dir as an absolute path, created if missing and checked writable (a probe file is
         created and removed). Raises `StartupError` naming the path and the system's reason."""

@@ -154,9 +154,8 @@ class Event(Envelope, tag_field="type", forbid_unknown_fields=True):
     """Base of the known event types: the envelope, tagged by `type`.
 
     `gc=False`: events hold only strings, numbers and a dict of strings, so they cannot be part of a
-    reference cycle; untracked, the hundreds of thousands of them waiting in the queue no longer
-    make every garbage collection pass walk them (measured: 183k -> see bench/RESULTS.md events/s
-    decoded with a full queue).
+    reference cycle; untracked, the events of queued requests no longer make every garbage
+    collection pass walk them.
 
     Unknown keys are refused at this level so that the one-call decode of a whole body fails over
     to the per-event path (`ingest/decode.py`), which keeps them in `extra` instead of dropping them.

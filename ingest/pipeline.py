@@ -164,9 +164,9 @@ class Pipeline:
         self._suspects: dict[Path, int] = {}
         self._runners: dict[int, HookRunner] = {}
         metrics.queue_capacity.set(settings.queue_capacity)
+        metrics.queue_capacity_bytes.set(settings.queue_capacity_bytes)
         for reason in {*BODY_REASONS, *EVENT_REASONS}:  # every series a panel reads exists from the start, at 0
             metrics.events_rejected.labels(reason)
-        metrics.queue_capacity_bytes.set(settings.queue_capacity_bytes)
         metrics.spool_events.set(self.spool.pending_events())
         metrics.dead_letter_events.set(self.dead_letters.events)
 

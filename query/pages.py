@@ -47,9 +47,8 @@ BOARD_COLUMNS = {
     "map": [("kills", "Kills", "num"), ("deaths", "Deaths", "num"), ("kd", "K/D", "ratio"),
             ("headshots", "Headshots", "num"), ("suicides", "Suicides", "num"), ("team_kills", "Team kills", "num")],
 }
-STAT_COLUMN = {"damage": "damage_dealt"}
 STAT_LABELS = {"kills": "Kills", "deaths": "Deaths", "kd": "K/D", "headshots": "Headshots",
-               "accuracy": "Accuracy", "damage": "Damage", "suicides": "Suicides"}
+               "accuracy": "Accuracy", "damage_dealt": "Damage", "suicides": "Suicides"}
 PERIOD_LABELS = {"all": "All time", "day": "Today", "week": "Last 7 days", "month": "Last 30 days"}
 
 
@@ -125,7 +124,7 @@ async def live_page(request: Request) -> Response:
 def _board_params(request: Request) -> dict:
     q = request.query_params
     return {
-        "stat": choice_param(q, "stat", stats.LEADERBOARD_STATS, "kills"),
+        "stat": choice_param(q, "stat", stats.LEADERBOARD_STATS, "kills", stats.STAT_ALIASES),
         "period": choice_param(q, "period", PERIODS, "all"),
         "weapon": q.get("weapon") or None,
         "map": q.get("map") or None,
@@ -160,7 +159,7 @@ async def board_data(engines, p: dict) -> dict:
         notice = (notice or "") + (" " if notice else "") + \
             f"{kind.capitalize()} boards rank by kills over all time."
     return {"kind": kind, "total": body["total"], "players": body["players"], "api": api, "notice": notice,
-            "columns": BOARD_COLUMNS[kind], "sorted_by": STAT_COLUMN.get(p["stat"], p["stat"]) if kind == "overall" else "kills"}
+            "columns": BOARD_COLUMNS[kind], "sorted_by": p["stat"] if kind == "overall" else "kills"}
 
 
 @page

@@ -13,9 +13,11 @@ from fragstats.params import INT4_MAX, MAX_OFFSET, int_param
 PERIODS = {"all": None, "day": 0, "week": 6, "month": 29}
 MAX_LIMIT = 500
 
-def choice_param(params, name: str, choices, default: str) -> str:
-    """A query parameter from a fixed set; raises ApiError 400 listing the choices."""
+def choice_param(params, name: str, choices, default: str, aliases: dict[str, str] | None = None) -> str:
+    """A query parameter from a fixed set (an old spelling in `aliases` reads as its new one);
+    raises ApiError 400 listing the choices."""
     value = params.get(name) or default
+    value = (aliases or {}).get(value, value)
     if value not in choices:
         raise ApiError(400, "invalid_parameter", f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value

@@ -30,8 +30,11 @@ async def _cached(request: Request, key: tuple, compute):
 
 
 async def leaderboard(request: Request) -> Response:
-    """`GET /api/v1/stats/leaderboard?stat=kills|deaths|kd|headshots|accuracy|damage|suicides|rating
+    """`GET /api/v1/stats/leaderboard?stat=kills|deaths|kd|headshots|accuracy|damage_dealt|suicides|rating
     &period=all|day|week|month&server_id=&limit=1..500&offset=`
+
+    Each stat is named as the member it sorts by; `stat=damage` (its name before) still means
+    `damage_dealt`, and the answer's `stat` says `damage_dealt`.
 
     `stat=rating`: OpenSkill conservative rating (mu - 3 sigma) from ended matches, all time and all
     servers; players carry `rating`, `mu`, `sigma`, `matches` instead of the counters.
@@ -42,7 +45,7 @@ async def leaderboard(request: Request) -> Response:
     Periods are UTC days: day = today, week = last 7 days, month = last 30.
     """
     q = request.query_params
-    stat = choice_param(q, "stat", [*stats.LEADERBOARD_STATS, "rating"], "kills")
+    stat = choice_param(q, "stat", [*stats.LEADERBOARD_STATS, "rating"], "kills", stats.STAT_ALIASES)
     period = choice_param(q, "period", PERIODS, "all")
     server_id = server_id_param(q)
     limit, offset = paging(q)

@@ -20,16 +20,19 @@ from typing import Any
 from fragstats.errors import ApiError
 from fragstats.secrets import without_secrets
 
-# stat name -> ORDER BY expression over the summed columns
+# stat name -> ORDER BY expression over the summed columns; each stat is named as its column and
+# its JSON member (one spelling end to end).
 LEADERBOARD_STATS = {
     "kills": "kills",
     "deaths": "deaths",
     "kd": "kd",
     "headshots": "headshots",
     "accuracy": "accuracy",
-    "damage": "damage_dealt",
+    "damage_dealt": "damage_dealt",
     "suicides": "suicides",
 }
+# Old spellings still understood (`stat=damage` before it was named after its column).
+STAT_ALIASES = {"damage": "damage_dealt"}
 
 _TOTALS = """
     sum(kills) AS kills, sum(deaths) AS deaths, sum(suicides) AS suicides, sum(team_kills) AS team_kills,

@@ -8,63 +8,20 @@ not answered (the kill cut it) -> 0 or 50, never a part, never twice.
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
-import uuid
-from collections import Counter
 
 import httpx
-
 from conftest import ADMIN
+from helpers import GameServer, stored_per_request
 from test_lifecycle import register, wait_for
 
 EVENTS = 50
 
 
-def body(match_id: str, request_no: int) -> bytes:
-    return json.dumps([{"type": "jump", "match_id": match_id, "timestamp": f"{request_no}.{i:02d}",
-                        "player_name": "Jumper", "jump_height": "33"} for i in range(EVENTS)]).encode()
-
-
-class Client(threading.Thread):
-    """Posts requests back to back until told to stop; remembers which were acknowledged."""
-
-    def __init__(self, url: str, token: str, stop: threading.Event):
-        super().__init__(daemon=True)
-        self.url, self.token, self.stop = url, token, stop
-        self.match_id = "crash_" + uuid.uuid4().hex[:12]
-        self.acknowledged: list[int] = []
-        self.sent = 0
-
-    def run(self) -> None:
-        with httpx.Client(timeout=10) as http:
-            while not self.stop.is_set():
-                self.sent += 1
-                try:
-                    resp = http.post(self.url + "/api/v1/ingest/events", content=body(self.match_id, self.sent),
-                                     headers={"X-Server-Token": self.token, "Content-Type": "application/json"})
-                except httpx.HTTPError:
-                    return  # the server is gone
-                if resp.status_code == 202:
-                    assert resp.json()["accepted"] == EVENTS
-                    self.acknowledged.append(self.sent)
-                elif resp.status_code == 429:
-                    time.sleep(0.05)
-
-
-def stored_per_request(url: str, match_id: str) -> Counter:
-    counts: Counter = Counter()
-    offset = 0
-    while True:
-        page = httpx.get(f"{url}/api/v1/stats/match/{match_id}/timeline?limit=10000&offset={offset}", timeout=30)
-        assert page.status_code == 200, page.text
-        events = page.json()["events"]
-        counts.update(int(e["timestamp"]) for e in events)
-        if len(events) < 10000:
-            return counts
-        offset += 10000
+def jump() -> dict:
+    return {"type": "jump", "player_name": "Jumper", "jump_height": "33"}
 
 
 def test_sigkill_under_load_loses_no_acknowledged_event(serve_factory, tmp_path):
@@ -74,7 +31,7 @@ def test_sigkill_under_load_loses_no_acknowledged_event(serve_factory, tmp_path)
     serve = serve_factory(env, data_dir=data).start()
     _, token = register(serve.url)
     stop = threading.Event()
-    clients = [Client(serve.url, token, stop) for _ in range(6)]
+    clients = [GameServer(serve.url, token, stop, EVENTS, jump, prefix="crash_") for _ in range(6)]
     for c in clients:
         c.start()
     time.sleep(6)

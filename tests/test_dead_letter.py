@@ -8,12 +8,12 @@ code does not match would) makes chDB refuse chosen rows with VIOLATED_CONSTRAIN
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 
 import pytest
 from conftest import ADMIN, new_server, settle
+from helpers import eventually
 
 from ingest import rows
 from ingest.decode import validate
@@ -91,11 +91,7 @@ async def test_spool_replay_isolates_a_poisoned_entry_and_goes_on_to_the_next(ap
         # (every 100 ms here) must get through both.
         pipeline.spool.write(rows.encode(mixed), uuid.uuid4().hex, len(mixed))
         pipeline.spool.write(rows.encode(kills(good_m, 5)), uuid.uuid4().hex, 5)
-        for _ in range(200):
-            if not pipeline.spool.entries():
-                break
-            await asyncio.sleep(0.05)
-    assert not pipeline.spool.entries()
+        await eventually(lambda: not pipeline.spool.entries())
     assert await count(app, bad_m) == (10, 10)
     assert await count(app, good_m) == (5, 5)
     assert pipeline.dead_letters.events == letters_before + 1

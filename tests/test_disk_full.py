@@ -9,45 +9,19 @@ ever answered 202 is stored exactly once.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import uuid
-from collections import Counter
 
 import httpx
-
 from conftest import ADMIN, tmpfs
-from test_crash import stored_per_request
+from helpers import GameServer, stored_per_request
 from test_lifecycle import register, wait_for
 
 EVENTS = 20
 
 
-class GameServer(threading.Thread):
-    def __init__(self, url: str, token: str, stop: threading.Event):
-        super().__init__(daemon=True)
-        self.url, self.token, self.stop = url, token, stop
-        self.match_id = "disk_" + uuid.uuid4().hex[:12]
-        self.acknowledged: list[int] = []
-        self.statuses: Counter = Counter()
-        self.retry_after: set[str] = set()
-
-    def run(self) -> None:
-        with httpx.Client(timeout=30) as http:
-            n = 0
-            while not self.stop.is_set():
-                n += 1
-                body = [{"type": "weapon_fire", "match_id": self.match_id, "timestamp": f"{n}.{i:02d}",
-                         "player_name": "P", "weapon": "MP40", "ammo_remaining": "3"} for i in range(EVENTS)]
-                resp = http.post(self.url + "/api/v1/ingest/events", content=json.dumps(body),
-                                 headers={"X-Server-Token": self.token, "Content-Type": "application/json"})
-                self.statuses[resp.status_code] += 1
-                if resp.status_code == 202:
-                    self.acknowledged.append(n)
-                elif resp.status_code == 507:
-                    self.retry_after.add(resp.headers.get("Retry-After", ""))
-                time.sleep(0.02)
+def shot() -> dict:
+    return {"type": "weapon_fire", "player_name": "P", "weapon": "MP40", "ammo_remaining": "3"}
 
 
 def fill(path, chunk: bytes = b"\0" * (1 << 20)) -> None:
@@ -68,7 +42,7 @@ def test_a_full_disk_answers_507_loses_nothing_and_recovers_by_itself(serve_fact
         serve = serve_factory(env, data_dir=disk / "data").start()
         _, token = register(serve.url)
         stop = threading.Event()
-        servers = [GameServer(serve.url, token, stop) for _ in range(3)]
+        servers = [GameServer(serve.url, token, stop, EVENTS, shot, pause_s=0.02, prefix="disk_") for _ in range(3)]
         for s in servers:
             s.start()
         time.sleep(2)

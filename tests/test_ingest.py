@@ -269,3 +269,27 @@ async def test_idempotency_key_stores_a_retried_request_once(client, app, token)
     assert good.status_code == 202 and "Idempotent-Replayed" not in good.headers
     assert len(await stored(app, m)) == 3
     assert (await post(client, token, body, **{"Idempotency-Key": "k" * 201})).status_code == 400
+
+
+async def test_iso_8601_wall_clock_times_are_accepted_wherever_a_wall_clock_is(client, app, token):
+    """`timestamp` as an ISO-8601 string (as some senders' request collections send it) is the wall
+    clock, not the game clock: it becomes occurred_at. `occurred_at` takes ISO-8601 too, with `Z`
+    or an offset; a string that is neither a number nor ISO-8601 is refused naming the field."""
+    m = new_match()
+    events = [
+        {"type": "jump", "match_id": m, "player_name": "Z", "timestamp": "2026-02-02T10:00:00Z"},
+        {"type": "jump", "match_id": m, "player_name": "O", "timestamp": "2026-02-02T12:00:00+02:00"},
+        {"type": "jump", "match_id": m, "player_name": "A", "timestamp": "31.5", "occurred_at": "2026-02-02T10:00:01.250Z"},
+        {"type": "jump", "match_id": m, "player_name": "B", "timestamp": "yesterday at noon"},
+    ]
+    resp = await post(client, token, json.dumps(events).encode())
+    assert resp.status_code == 202, resp.text
+    out = resp.json()
+    assert out["accepted"] == 3
+    assert out["errors"] == [{"index": 3, "field": "timestamp",
+                              "reason": "expected an ISO-8601 time such as 2026-02-02T10:00:00Z (or seconds since the map loaded)"}]
+    rows = await stored(app, m, "player_name, timestamp, toUnixTimestamp64Milli(occurred_at)")
+    by_name = {r[0]: (r[1], r[2]) for r in rows}
+    ten = 1770026400000  # 2026-02-02T10:00:00Z in epoch ms
+    assert by_name["Z"] == (0.0, ten) and by_name["O"] == (0.0, ten)  # no game clock was sent
+    assert by_name["A"] == (31.5, ten + 1250)

@@ -254,7 +254,8 @@ async def test_openapi_describes_every_route(client, app):
                 assert op["summary"] and op["description"], (method, path)
     board = doc["paths"]["/api/v1/stats/leaderboard"]["get"]
     params = {p["name"]: p["schema"] for p in board["parameters"]}
-    assert params["stat"]["enum"] == ["kills", "deaths", "kd", "headshots", "accuracy", "damage", "suicides", "rating"]
+    assert params["stat"]["enum"] == ["kills", "deaths", "kd", "headshots", "accuracy", "damage_dealt", "suicides",
+                                      "rating"]
     assert params["limit"] == {"type": "integer", "minimum": 1, "maximum": 500}
     player = doc["paths"]["/api/v1/stats/player/{player_id}/heatmap/{map_name}"]["get"]
     assert {p["name"] for p in player["parameters"] if p["in"] == "path"} == {"player_id", "map_name"}

@@ -8,6 +8,7 @@ import uuid
 
 import msgspec
 import pytest
+from helpers import eventually
 
 from fragstats.migrations import migrate_clickhouse, migrate_postgres
 from ingest import rows
@@ -65,11 +66,7 @@ async def test_failing_insert_is_spooled_then_replayed(app):
     assert spooled, "batch not in the spool"
     assert m.encode() in pipeline.spool.read(spooled[0])
     # ClickHouse answers again: the background replayer (every 100 ms here) re-inserts the batch.
-    for _ in range(100):
-        if not pipeline.spool.entries():
-            break
-        await asyncio.sleep(0.05)
-    assert not pipeline.spool.entries()
+    await eventually(lambda: not pipeline.spool.entries())
     assert await counts(app, m) == (5, 5)
     assert await pipeline.replay_spool() == 0  # nothing left to replay
 
@@ -191,10 +188,7 @@ async def test_a_slow_after_commit_hook_does_not_slow_inserts(app):
         assert loop.time() - start < 1.5  # three inserts, none waiting for the hook
         assert seen == [] and pipeline.hooks_pending >= 3
         release.set()
-        for _ in range(100):
-            if len(seen) == 3:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: len(seen) == 3)
         assert seen == [4, 4, 4]  # each committed batch reached the hook once, in order
     finally:
         pipeline.after_commit.remove(slow_tournament_hook)

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from conftest import MOHAA_KILL as MOHAA_EVENT, Q3_LOG, free_port, stop_process
+from uploads_data import body as encounter_body, encounter, meter_encounter
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "grafana" / "prometheus" / "rules.yml"
@@ -60,6 +61,12 @@ POSITIVE = {
     "Open file descriptors": "AB",
     "Scrape duration": "A",
     "Write-ahead log": "AB",
+    "Uploads by kind and outcome": "A",
+    "Uploads by client version": "A",
+    "Upload time p50 / p99": "AB",
+    "Payload size p50 / p99": "AB",
+    "Parse job duration p50 / p99": "AB",
+    "Parse jobs done and failed": "A",
 }
 # panel title -> why it may read 0 here (it must still return a series)
 ZERO_OK = {
@@ -73,6 +80,8 @@ ZERO_OK = {
     "Spool": "no insert failed, so spool gauge and spooled-events rate are 0 (series exist from start-up)",
     "Inserts and insert failures": "refId B (failures) is 0: embedded chDB does not fail inserts here",
     "5xx share by route": "no route answers 5xx here; the query ends in `or vector(0)` so the panel shows 0",
+    "Parse jobs queued and running": "the two uploads are parsed within a second; the gauge exists from start-up",
+    "Parse jobs done and failed": "refId B (failures) is 0: both uploads parse; the series exist from start-up",
 }
 
 
@@ -173,8 +182,19 @@ def traffic(stack):
             assert r.status_code == 429 and "Retry-After" in r.headers, r.text
             assert c.get("/health").status_code == 200
 
+        def uploads(round_: int) -> None:
+            """An encounter report and a meter batch (the uploads dashboard), parsed in the background."""
+            up = {"Authorization": f"Bearer {admin}"}
+            doc = encounter(f"prom-{round_}", seed=round_)
+            assert c.post("/api/v1/encounters", content=encounter_body(doc), headers=up).status_code == 201
+            fight = meter_encounter(local_player=50_000, started_at_ms=1_767_300_000_000 + round_ * 3_600_000)
+            assert c.post("/api/v1/upload/", json={"encounters": [fight], "clientVersion": "0.9.3"},
+                          headers=up).status_code == 200
+
         bad_requests()
+        uploads(1)
         prom.wait_for('sum(fragstats_ingest_requests_shed_total{status="429"})', lambda v: v >= 1)
+        prom.wait_for("sum(fragstats_upload_job_seconds_count)", lambda v: v >= 2)
 
         out = subprocess.run([sys.executable, "-m", "fragstats.cli", "import-log", str(Q3_LOG), "--url", stack["app"],
                               "--token", token, "--no-progress"], capture_output=True, text=True, timeout=120)
@@ -183,11 +203,13 @@ def traffic(stack):
         assert m and int(m.group(1)) > 5000 and int(m.group(2)) == 0, out.stdout
         imported = int(m.group(1))
         bad_requests()
+        uploads(2)
 
     accepted = imported + 2
     prom.wait_for("sum(fragstats_ingest_events_accepted_total)", lambda v: v == accepted)
     prom.wait_for('sum(fragstats_ingest_requests_shed_total{status="429"})', lambda v: v >= 2)
     prom.wait_for("sum(fragstats_events_committed_total)", lambda v: v == accepted)
+    prom.wait_for("sum(fragstats_upload_job_seconds_count)", lambda v: v >= 4)
     time.sleep(2.5)  # two more scrapes and rule evaluations after everything settled
     return {"accepted": accepted}
 

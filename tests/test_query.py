@@ -229,3 +229,15 @@ async def test_every_rejection_reason_and_shed_status_is_exposed_from_the_start(
         assert f'fragstats_ingest_events_rejected_total{{reason="{reason}"}}' in text, reason
     for status in ("429", "503", "507"):
         assert f'fragstats_ingest_requests_shed_total{{status="{status}"}}' in text, status
+
+
+async def test_stat_damage_is_an_alias_of_damage_dealt(client):
+    """One spelling from column to JSON to parameter; the old one kept for clients that use it."""
+    new = (await client.get("/api/v1/stats/leaderboard?stat=damage_dealt&limit=5")).json()
+    old = (await client.get("/api/v1/stats/leaderboard?stat=damage&limit=5")).json()
+    assert new["stat"] == old["stat"] == "damage_dealt"
+    assert new["players"] == old["players"]
+    dealt = [p["damage_dealt"] for p in new["players"]]
+    assert dealt == sorted(dealt, reverse=True)
+    page = await client.get("/leaderboard?stat=damage")
+    assert page.status_code == 200 and "Damage" in page.text
