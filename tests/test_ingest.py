@@ -288,7 +288,7 @@ async def test_iso_8601_wall_clock_times_are_accepted_wherever_a_wall_clock_is(c
     assert out["accepted"] == 3
     assert out["errors"] == [{"index": 3, "field": "timestamp",
                               "reason": "expected an ISO-8601 time such as 2026-02-02T10:00:00Z (or seconds since the map loaded)"}]
-    rows = await stored(app, m, "player_name, timestamp, toUnixTimestamp64Milli(occurred_at)")
+    rows = await stored(app, m, "actor_name, timestamp, toUnixTimestamp64Milli(occurred_at)")  # the player is the actor
     by_name = {r[0]: (r[1], r[2]) for r in rows}
     ten = 1770026400000  # 2026-02-02T10:00:00Z in epoch ms
     assert by_name["Z"] == (0.0, ten) and by_name["O"] == (0.0, ten)  # no game clock was sent
