@@ -64,12 +64,14 @@ def items(n_matches: int = 6, per_type: int = 3) -> list[dict]:
             for k in range(per_type):
                 i += 1
                 ev = {"type": etype, "match_id": f"mig_{m:02d}", "session_id": f"sess_{m:02d}", "timestamp": f"{i / 10}"}
+                if k != 2:  # else the map comes from the match context, if it is known by then
+                    ev["map_name"] = f"dm/map{m % 3}"
                 if k:
                     ev["occurred_at"] = str(int(RECEIVED_S * 1000) - i * 1000)
                 for prefix in blocks:
                     ev.update(_block(prefix, i + len(prefix), full=k != 1))
                 for key, typ in own.items():
-                    if k != 2 or key in ("weapon", "damage", "map_name"):
+                    if key != "map_name" and (k != 2 or key in ("weapon", "damage")):
                         ev[key] = _value(typ, i)
                 if k == 0:
                     ev["killstreak"] = str(i)  # no column: kept in extra
