@@ -28,7 +28,9 @@ Layout variants (RowBinary, narrow): `rowbinary-narrow-10mib` (ClickHouse's defa
 index_granularity_bytes instead of 0008's), `rowbinary-narrow-no-player-map` (player_map_mv dropped:
 the cost of the view issue 12 point 3 asks about).
 `--merge-memory` instead measures the memory and CPU of one merge of 17 parts, per granule size
-(narrow, RowBinary) and for the wide table (JSONEachRow, ClickHouse's default granule size).
+(narrow, RowBinary) and for the wide table (JSONEachRow, ClickHouse's default granule size). With
+`--batch 40000` the merged part stays under `min_bytes_for_wide_part` (Compact): a horizontal merge,
+all columns at once, as most background merges of raw_events are, and the one that needs memory.
 """
 
 from __future__ import annotations
@@ -419,7 +421,8 @@ def main() -> None:
         print(json.dumps(run_one(args)), flush=True)
         return
     if args.merge_memory:
-        order = [("narrow", 1048576), ("narrow", DEFAULT_GRANULARITY_BYTES), ("wide", None), ("narrow", 262144)]
+        order = [("narrow", 1 << 20), ("narrow", DEFAULT_GRANULARITY_BYTES), ("narrow", 2 << 20), ("wide", None),
+                 ("narrow", 4 << 20), ("narrow", 256 << 10)]
         plan = [g for r in range(args.repeats) for g in (order if r % 2 == 0 else order[::-1])]
         results = []
         for table, g in plan:
