@@ -8,18 +8,22 @@
 --   every other type with a player: player -> actor_*
 -- A player_kill's third block (killer_*) is kept in `extra` under its wire keys, as text.
 -- Every other column keeps its name, type and meaning (clickhouse/0002, 0007); every aggregate is
--- computed as before (clickhouse/0011 re-creates the views on the new columns).
+-- computed as before (clickhouse/0010 re-creates the views on the new columns).
 --
--- This file builds the new table beside the old one and copies the rows; 0010 swaps the two,
--- 0011 re-creates the views and drops the old table. Re-running this file after a failure
--- starts the copy over (TRUNCATE): the old table is untouched until 0010.
+-- This file builds the new table beside the old one and copies the rows; 0009 renames the heatmap's
+-- columns, 0010 swaps the two tables and re-creates the views, 0011 drops the old tables.
+-- Re-running this file after a failure starts the copy over (TRUNCATE): the old table is
+-- untouched until 0010.
 --
 -- Insert and merge costs grow with the column count: 68 written columns instead of 110.
 -- `index_granularity_bytes` (read-only once a table exists, hence set here): granules of at most
--- 1 MiB instead of 10 MiB. A merge holds about a granule per column per part it reads; with the
--- default, a merge of ~17 parts of these rows took ~450 MiB (measured by the lead), and the
--- smaller granules took merge memory down with no cost in insert or merge CPU measured
--- (bench/RESULTS.md). The other settings are those 0002, 0005 and 0006 set on the old table.
+-- 1 MiB instead of 10 MiB. A merge of compact parts (the usual background merge here: parts stay
+-- compact below 256 MiB) holds about a granule per column per part it reads. Measured
+-- (`python -m bench.formats --merge-memory --batch 40000`, 17 parts into one): 73-77 MiB with
+-- 1 MiB granules, 171-175 MiB with the default (10 MiB, and 4 MiB alike), 240 MiB for the old wide
+-- table; for ~0.4 µs more merge CPU per row (4.3 against 3.6-4.0 µs), on ClickHouse's merge
+-- threads, not the event loop; insert CPU alike. 256 KiB: 47 MiB but 6.3-6.5 µs per row.
+-- The other settings are those 0002, 0005 and 0006 set on the old table.
 CREATE TABLE IF NOT EXISTS raw_events_next
 (
     server_id UInt32,

@@ -309,6 +309,8 @@ class Pipeline:
         client = client or self.client
         n = sum(c.events for c in chunks)
         lsns = [c.lsn for c in chunks if c.lsn]
+        # Begun by the release before clickhouse/0008 (only a begun batch can have been inserted).
+        begun_before_upgrade = token is not None and any(c.legacy for c in chunks)
         # ~50 MB for a full batch: joined in a worker thread so the event loop keeps answering.
         payload = await asyncio.to_thread(b"".join, [c.payload for c in chunks])
         for c in chunks:  # the joined copy is the only one needed now: halves the batch's memory
@@ -318,7 +320,7 @@ class Pipeline:
             if lsns and self.wal is not None:
                 await self._log_batch(token, lsns)
         self.metrics.batch_size.observe(n)
-        if any(c.legacy for c in chunks) and await self._stored_before_upgrade(client, payload):
+        if begun_before_upgrade and await self._stored_before_upgrade(client, payload):
             log.warning("batch %s, begun before the upgrade to clickhouse/0008, was stored then: not inserted again",
                         token)
             stored = Stored.COMMITTED
