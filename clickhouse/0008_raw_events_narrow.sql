@@ -93,7 +93,55 @@ CREATE TABLE IF NOT EXISTS raw_events_next
         fragstats_team(actor_team) = fragstats_team(target_team)
             AND fragstats_team(actor_team) NOT IN ('', 'none', 'freeforall', 'free', 'spectator'), 'team_kill',
         'kill'),
-    headshot UInt8 MATERIALIZED hitloc IN ('head', 'helmet')
+    headshot UInt8 MATERIALIZED hitloc IN ('head', 'helmet'),
+    -- The wire's names of the player blocks, computed when read (never stored, nothing on insert or
+    -- merge): queries and views written against the wire's spelling read the roles through them.
+    -- A hit's target_* is the target role itself; for other types target_* holds their target role
+    -- (a kill's victim, a suicide's killer).
+    attacker_name String ALIAS if(type IN ('player_kill', 'damage'), actor_name, ''),
+    attacker_guid String ALIAS if(type IN ('player_kill', 'damage'), actor_guid, ''),
+    attacker_smf_id UInt64 ALIAS if(type IN ('player_kill', 'damage'), actor_smf_id, 0),
+    attacker_team String ALIAS if(type IN ('player_kill', 'damage'), actor_team, ''),
+    attacker_x Float32 ALIAS if(type IN ('player_kill', 'damage'), actor_x, nan),
+    attacker_y Float32 ALIAS if(type IN ('player_kill', 'damage'), actor_y, nan),
+    attacker_z Float32 ALIAS if(type IN ('player_kill', 'damage'), actor_z, nan),
+    attacker_pitch Float32 ALIAS if(type IN ('player_kill', 'damage'), actor_pitch, nan),
+    attacker_yaw Float32 ALIAS if(type IN ('player_kill', 'damage'), actor_yaw, nan),
+    attacker_stance String ALIAS if(type IN ('player_kill', 'damage'), actor_stance, ''),
+    victim_name String ALIAS if(type IN ('player_kill', 'damage'), target_name, ''),
+    victim_guid String ALIAS if(type IN ('player_kill', 'damage'), target_guid, ''),
+    victim_smf_id UInt64 ALIAS if(type IN ('player_kill', 'damage'), target_smf_id, 0),
+    victim_team String ALIAS if(type IN ('player_kill', 'damage'), target_team, ''),
+    victim_x Float32 ALIAS if(type IN ('player_kill', 'damage'), target_x, nan),
+    victim_y Float32 ALIAS if(type IN ('player_kill', 'damage'), target_y, nan),
+    victim_z Float32 ALIAS if(type IN ('player_kill', 'damage'), target_z, nan),
+    victim_pitch Float32 ALIAS if(type IN ('player_kill', 'damage'), target_pitch, nan),
+    victim_yaw Float32 ALIAS if(type IN ('player_kill', 'damage'), target_yaw, nan),
+    victim_stance String ALIAS if(type IN ('player_kill', 'damage'), target_stance, ''),
+    player_name String ALIAS if(type IN ('player_kill', 'damage'), '', actor_name),
+    player_guid String ALIAS if(type IN ('player_kill', 'damage'), '', actor_guid),
+    player_smf_id UInt64 ALIAS if(type IN ('player_kill', 'damage'), 0, actor_smf_id),
+    player_team String ALIAS if(type IN ('player_kill', 'damage'), '', actor_team),
+    player_x Float32 ALIAS if(type IN ('player_kill', 'damage'), nan, actor_x),
+    player_y Float32 ALIAS if(type IN ('player_kill', 'damage'), nan, actor_y),
+    player_z Float32 ALIAS if(type IN ('player_kill', 'damage'), nan, actor_z),
+    player_pitch Float32 ALIAS if(type IN ('player_kill', 'damage'), nan, actor_pitch),
+    player_yaw Float32 ALIAS if(type IN ('player_kill', 'damage'), nan, actor_yaw),
+    player_stance String ALIAS if(type IN ('player_kill', 'damage'), '', actor_stance),
+    killer_name String ALIAS multiIf(type = 'player_suicide', target_name, type = 'player_kill', extra['killer_name'], ''),
+    killer_guid String ALIAS multiIf(type = 'player_suicide', target_guid, type = 'player_kill', extra['killer_guid'], ''),
+    killer_smf_id UInt64 ALIAS multiIf(type = 'player_suicide', target_smf_id, type = 'player_kill', ifNull(toUInt64OrNull(extra['killer_smf_id']), 0), 0),
+    killer_team String ALIAS multiIf(type = 'player_suicide', target_team, type = 'player_kill', extra['killer_team'], ''),
+    killer_x Float32 ALIAS multiIf(type = 'player_suicide', target_x, type = 'player_kill', ifNull(toFloat32OrNull(extra['killer_x']), nan), nan),
+    killer_y Float32 ALIAS multiIf(type = 'player_suicide', target_y, type = 'player_kill', ifNull(toFloat32OrNull(extra['killer_y']), nan), nan),
+    killer_z Float32 ALIAS multiIf(type = 'player_suicide', target_z, type = 'player_kill', ifNull(toFloat32OrNull(extra['killer_z']), nan), nan),
+    killer_pitch Float32 ALIAS multiIf(type = 'player_suicide', target_pitch, type = 'player_kill', ifNull(toFloat32OrNull(extra['killer_pitch']), nan), nan),
+    killer_yaw Float32 ALIAS multiIf(type = 'player_suicide', target_yaw, type = 'player_kill', ifNull(toFloat32OrNull(extra['killer_yaw']), nan), nan),
+    killer_stance String ALIAS multiIf(type = 'player_suicide', target_stance, type = 'player_kill', extra['killer_stance'], ''),
+    attacker_id String ALIAS if(type IN ('player_kill', 'damage'), actor_id, ''),
+    victim_id String ALIAS if(type IN ('player_kill', 'damage'), target_id, ''),
+    player_id String ALIAS if(type IN ('player_kill', 'damage'), '', actor_id),
+    killer_id String ALIAS fragstats_player_id(killer_guid, killer_name, server_id)
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(received_at)

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import identity.routes
 import ingest.routes
 import query.routes
 import tournaments.routes
@@ -28,14 +29,25 @@ from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.auth_failures import FailedAuth
 from fragstats.direct import DirectApp
 from fragstats.engines import open_engines, startup_step
-from fragstats.errors import ErrorAnswerMiddleware, http_exception_handler, unhandled_exception_handler
+from fragstats.errors import (
+    ErrorAnswerMiddleware,
+    StatusError,
+    http_exception_handler,
+    status_error_handler,
+    unhandled_exception_handler,
+)
 from fragstats.http import client_disconnect_handler
+from fragstats.identities import NoIdentities
 from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
 from fragstats.migrations import migrate_all
 from fragstats.settings import Settings
 from fragstats.wiring import Wiring
+from identity.hooks import after_commit_factory as players_after_commit_factory
+from identity.service import open_identity
 from ingest.context import MatchContexts
+from ingest.identity import play_of
 from ingest.live import LiveState
+from ingest.mqtt import MqttIngest
 from ingest.pipeline import Pipeline
 from tournaments import ratings, telemetry
 from uploads.service import UploadService
@@ -76,7 +88,12 @@ def wiring() -> Wiring:
     commits (besides live state, which belongs to ingest itself)."""
     return Wiring(
         rating_leaderboard=ratings.leaderboard,  # `?stat=rating` on the query side
-        after_commit=[telemetry.after_commit_factory],  # tournament results from committed telemetry
+        after_commit=[
+            telemetry.after_commit_factory,  # tournament results from committed telemetry
+            # Achievements and `!claim` typed in chat: identity reads ingest's events through
+            # ingest's converter to the kernel's `Play` records.
+            players_after_commit_factory(play_of),
+        ],
     )
 
 
@@ -104,12 +121,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # Reads the write-ahead log: what a crash left unstored is stored before new batches.
                 await pipeline.open()
             app.state.pipeline = pipeline
+            # Players (identity/): its service, and its resolver handed to query (?expand=identity).
+            app.state.identity_resolver = (await open_identity(app)).resolver
             live = LiveState(engines.redis, settings.live_ttl_s, metrics.live_servers.set)
             pipeline.after_commit.append(live.update)
             for make_hook in app.state.wiring.after_commit:
                 pipeline.after_commit.append(make_hook(app))
             app.state.uploads = await UploadService.open(settings, engines, metrics, data_dir)
             pipeline.start()
+            if settings.mqtt_url:  # MQTT beside HTTP: the same admission (ingest/mqtt.py)
+                app.state.mqtt = MqttIngest(settings, pipeline, metrics, engines.pg)
+                app.state.mqtt.start()
             yield
             await drain(app)
             await app.state.uploads.close()
@@ -127,13 +149,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *query.routes.routes,
         *tournaments.routes.routes,
         *uploads.routes.routes,
+        *identity.routes.routes,
     ]
     app = DirectApp(
         routes=routes,
         direct=ingest.routes.direct,
         # Metrics outermost, so that they count the 500 that ErrorAnswerMiddleware answers.
         middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics), Middleware(ErrorAnswerMiddleware)],
-        exception_handlers={HTTPException: http_exception_handler, ClientDisconnect: client_disconnect_handler,
+        exception_handlers={HTTPException: http_exception_handler, StatusError: status_error_handler,
+                            ClientDisconnect: client_disconnect_handler,
                             Exception: unhandled_exception_handler},
         lifespan=lifespan,
     )
@@ -141,6 +165,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.metrics = metrics
     app.state.draining = False
     app.state.wiring = wiring()
+    app.state.identity_resolver = NoIdentities()  # replaced by identity's at start-up
     return app
 
 
@@ -148,6 +173,8 @@ async def drain(app: Starlette) -> None:
     """Stop admitting (ingest answers 503), flush the queue, stop the writers. Idempotent."""
     app.state.draining = True
     app.state.metrics.draining.set(1)
+    if getattr(app.state, "mqtt", None) is not None:
+        await app.state.mqtt.stop()
     pipeline = getattr(app.state, "pipeline", None)
     if pipeline is not None:
         await pipeline.drain()

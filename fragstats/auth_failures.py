@@ -112,6 +112,21 @@ class FailedAuth:
         self._state[address] = (tat + self._interval, reported)
         return None, reported
 
+    def wait_for(self, address: str) -> float | None:
+        """Without counting anything: None when one more failure of `address` would be within the
+        limit, else the seconds until it would be. For secrets small enough to guess (short codes),
+        callers check this *before* checking the secret, so that past the limit nothing is checked."""
+        now = self._clock()
+        tat = max(self._state.get(address, (now, False))[0], now)
+        wait = tat + self._interval - now - self._capacity
+        return wait if wait > 1e-9 else None
+
+    def remaining(self, address: str) -> int:
+        """How many more failures `address` may make now before it is over the limit."""
+        now = self._clock()
+        tat = max(self._state.get(address, (now, False))[0], now)
+        return max(0, int((self._capacity - (tat - now)) / self._interval + 1e-9))
+
     def refuse(self, request: Request, kind: str, credential: str | None, detail: str) -> ApiError:
         """Log and count one failed authentication of `kind` (one of `KINDS`) and return the error to
         raise: 401 `unauthorized` with `detail`, or 429 `too_many_failed_auth` with `Retry-After`."""

@@ -1,4 +1,5 @@
-"""The `fragstats` command: `serve`, `server add|list|revoke`, `key add`, `dead-letter status|redrive`, `import-log`.
+"""The `fragstats` command: `serve`, `server add|list|revoke`, `key add`, `dead-letter status|redrive`,
+`achievements backfill`, `mqtt broker-files`, `import-log`.
 
 Flags override `FRAGSTATS_*` environment variables (see `fragstats/settings.py`).
 """
@@ -251,6 +252,47 @@ def dead_letter_status(url: str, admin_token: str | None, data_dir: Path | None)
 def dead_letter_redrive(url: str, admin_token: str | None, data_dir: Path | None) -> None:
     """Insert the dead-lettered events again (after a fix); prints `{"redriven", "still_refused"}`."""
     click.echo(json.dumps(_call("POST", url, _admin_token(admin_token, data_dir), "/api/v1/ingest/dead-letter/redrive")))
+
+
+@main.group()
+def achievements() -> None:
+    """Players' achievements (admin)."""
+
+
+@achievements.command("backfill")
+@_url_option
+@_admin_option
+@_data_dir_option
+def achievements_backfill(url: str, admin_token: str | None, data_dir: Path | None) -> None:
+    """Recompute every achievement's progress and unlocks from the events in ClickHouse; prints
+    `{"events", "unlocks", "players", "seconds"}`."""
+    click.echo(json.dumps(_call("POST", url, _admin_token(admin_token, data_dir), "/api/v1/achievements/backfill")))
+
+
+@main.group()
+def mqtt() -> None:
+    """MQTT ingest's broker (admin)."""
+
+
+@mqtt.command("broker-files")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write `passwd` and `acl` into (mode 0600); point mosquitto's password_file/acl_file at them.")
+@_url_option
+@_admin_option
+@_data_dir_option
+def mqtt_broker_files(out: Path, url: str, admin_token: str | None, data_dir: Path | None) -> None:
+    """Write mosquitto's password and ACL files for every active game server (send the broker SIGHUP
+    after); prints `{"passwd", "acl"}` paths."""
+    files = _call("GET", url, _admin_token(admin_token, data_dir), "/api/v1/ingest/mqtt/broker-files")
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, key in (("passwd", "password_file"), ("acl", "acl_file")):
+        path = out / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(files[key])
+        written[name] = str(path)
+    click.echo(json.dumps(written))
 
 
 @main.command("import-log")

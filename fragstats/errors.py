@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,6 +18,24 @@ class ApiError(HTTPException):
     def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None):
         super().__init__(status, detail, headers)
         self.code = code
+
+
+class StatusError(Exception):
+    """An error that carries its HTTP answer, for code that has no business knowing about requests
+    (pure rules, storage): raise it anywhere; the app's one handler (`status_error_handler`,
+    registered in `fragstats.app`) answers `http_status` with `{"error": code, "detail": message}`.
+
+    Subclasses set `http_status` (default 500) and may set `code`; without one the code is the class
+    name in snake_case (`MatchNotReady` -> `match_not_ready`), so every error of a package maps to a
+    status in one place: its class."""
+
+    http_status: int = 500
+    code: str = "error"
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            cls.code = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
 
 def error_response(status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
@@ -35,6 +54,11 @@ async def http_exception_handler(request: Request, exc: HTTPException) -> JSONRe
     events = getattr(exc, "events", None)  # an ApiError may list the problems field by field
     extra = {"events": events} if events else {}
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers, **extra)
+
+
+async def status_error_handler(request: Request, exc: StatusError) -> JSONResponse:
+    """The app's handler for every `StatusError`: its `http_status`, code and message."""
+    return error_response(exc.http_status, exc.code, str(exc))
 
 
 async def unhandled_exception_handler(request: Request, exc: Exception) -> JSONResponse:

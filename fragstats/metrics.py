@@ -128,6 +128,10 @@ class HTTPMetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
+            path = getattr(route, "path", None)
+            # A route inside a `Mount` has a path relative to it; the mount's path (no parameters in
+            # a mount's own path, so still a template) is what the routing added to `root_path`.
+            mounted = scope.get("root_path", "")[len(scope.get("app_root_path", "")):]
+            path = mounted + path if path is not None else "unmatched"
             self.metrics.http_seconds.labels(path, scope.get("method", ""), str(status_holder[0])).observe(
                 time.perf_counter() - start)

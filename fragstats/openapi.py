@@ -15,10 +15,13 @@ import re
 
 import msgspec
 from starlette.convertors import FloatConvertor, IntegerConvertor
-from starlette.routing import Route
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 
 from fragstats.params import INT4_MAX
+from fragstats.web import render
 from ingest.events import SERVER_OWNED, STRUCTS
+from tournaments.catalogue import openapi_webhooks
 
 INT_PARAMS = {"limit", "offset", "hours", "server_id", "owner_key_id", "after", "round", "match_id",
               "participant_id"}
@@ -90,6 +93,13 @@ def event_schemas() -> tuple[dict, dict]:
     body = {"oneOf": [{"$ref": "#/components/schemas/Event"},
                       {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}]}
     return body, components
+
+
+def webhook_schemas() -> tuple[dict, dict]:
+    """(the OpenAPI `webhooks` object, its component schemas): the tournaments' webhook events
+    (`tournaments.catalogue`)."""
+
+    return openapi_webhooks()
 
 
 @functools.cache  # reading the source costs ~0.5 ms a route; `/openapi.json` and `/docs` ask per request
@@ -170,23 +180,38 @@ def _operation(route: Route, method: str, path: str) -> dict:
             op["requestBody"] = body
         if _ADMIN_DOC.search(doc[:400]):
             op["security"] = [{"bearer": []}]
+    if getattr(route.endpoint, "deprecated", False):  # an old route name kept as an alias
+        op["deprecated"] = True
     if not op["parameters"]:
         del op["parameters"]
     return op
 
 
-def spec(routes) -> dict:
-    """The OpenAPI 3.1 document of `routes` (an app's route list; mounts such as `/static` are skipped)."""
-    paths: dict[str, dict] = {}
+def flat_routes(routes, prefix: str = "") -> list[tuple[str, Route]]:
+    """`(full path template, route)` of every `Route` in `routes`, those inside a `Mount` of routes
+    with the mount's path in front (`Mount("/api/v1/tournaments", routes=[Route("/{id:int}", ...)])`
+    gives `/api/v1/tournaments/{id:int}`); mounted apps without routes (`/static`) are left out."""
+    out: list[tuple[str, Route]] = []
     for route in routes:
-        if not isinstance(route, Route):
-            continue
-        path = _CONVERTED.sub(r"{\1}", route.path)
+        if isinstance(route, Route):
+            out.append((prefix + route.path, route))
+        elif isinstance(route, Mount):
+            out += flat_routes(route.routes, prefix + route.path)
+    return out
+
+
+def spec(routes) -> dict:
+    """The OpenAPI 3.1 document of `routes` (an app's route list, mounts included)."""
+    paths: dict[str, dict] = {}
+    flat = flat_routes(routes)
+    for full, route in flat:
+        path = _CONVERTED.sub(r"{\1}", full)
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
             paths.setdefault(path, {})[method.lower()] = _operation(route, method, path)
     body, events = event_schemas()
-    bodies = [t for route in routes if isinstance(route, Route) for t in request_body(route.endpoint)[1]]
+    bodies = [t for _, route in flat for t in request_body(route.endpoint)[1]]
     _, body_components = msgspec.json.schema_components(bodies, ref_template="#/components/schemas/{name}")
+    hooks, hook_components = webhook_schemas()
     tags = sorted({op["tags"][0] for ops in paths.values() for op in ops.values()})
     return {
         "openapi": "3.1.0",
@@ -195,8 +220,9 @@ def spec(routes) -> dict:
                                 "tournaments out. Times are UTC; each operation says ISO-8601 or epoch."},
         "tags": [{"name": t} for t in tags],
         "paths": dict(sorted(paths.items())),
+        "webhooks": hooks,
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA, "IngestBody": body, **events, **body_components},
+            "schemas": {"Error": ERROR_SCHEMA, "IngestBody": body, **events, **body_components, **hook_components},
             "securitySchemes": {
                 "serverToken": {"type": "apiKey", "in": "header", "name": "X-Server-Token",
                                 "description": "a game server's token (`POST /api/v1/servers`)"},
@@ -244,14 +270,10 @@ def event_table(doc: dict) -> list[dict]:
 async def openapi_json(request):
     """`GET /openapi.json`: the OpenAPI 3.1 description of every route, generated from the routes and
     their docstrings, with the ingest event schemas from the msgspec Structs."""
-    from starlette.responses import Response
-
     return Response(encode(spec(request.app.routes)), media_type="application/json")
 
 
 async def docs_page(request):
     """`GET /docs`: the same OpenAPI document rendered as one HTML page (no JavaScript, no CDN)."""
-    from fragstats.web import render
-
     doc = spec(request.app.routes)
     return render(request, "docs.html", {"doc": doc, "groups": by_tag(doc), "events": event_table(doc)})

@@ -21,6 +21,7 @@ seals, `query` hides, `tournaments` looks up.
 from __future__ import annotations
 
 import hashlib
+import re
 
 MATCH_TOKEN_KEY = "tournament_match_token"
 # Extra keys of ingest events whose values are secrets (wire names).
@@ -52,3 +53,15 @@ def without_secrets(extra: dict[str, str]) -> dict[str, str]:
     if not extra or SECRET_EXTRA_KEYS.isdisjoint(extra):
         return extra
     return {k: v for k, v in extra.items() if k not in SECRET_EXTRA_KEYS}
+
+
+# `!claim CODE` typed in game chat (identity claims, identity/claims.py): the code is a one-time secret
+# until the after-commit hook redeems it, and the chat line is public on the match timeline.
+_CLAIM_CHAT = re.compile(r"^(\s*!claim\s+)\S+", re.IGNORECASE)
+
+
+def masked_claim(message: str) -> str:
+    """A chat message as a public response may show it: the code of `!claim CODE` replaced by `****`."""
+    if not message or "!" not in message:
+        return message
+    return _CLAIM_CHAT.sub(r"\1****", message)

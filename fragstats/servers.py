@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,6 +36,17 @@ _INT4_LIMIT = (1, 2**31 - 1)
 _INT8_LIMIT = (1, 2**63 - 1)
 
 
+BROKER_HASH_ITERATIONS = 1000
+
+
+def broker_password_hash(password: str, iterations: int = BROKER_HASH_ITERATIONS) -> str:
+    """`password` in mosquitto's password-file form: `$7$<iterations>$<salt>$<hash>`, PBKDF2-SHA512 with a
+    12-byte random salt, base64 (the format `mosquitto_passwd` writes, mosquitto 2.x)."""
+    salt = os.urandom(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
 def _server_json(row) -> dict:
     return {"server_id": row["id"], "name": row["name"], "url": row["url"],
             "created_at": row["created_at"].isoformat(),
@@ -50,9 +65,11 @@ async def create_server(request: Request) -> JSONResponse:
     if not 1 <= len(name) <= 200:
         raise ApiError(422, "invalid_body", "name must be 1..200 characters")
     token = new_token(TOKEN_PREFIX_SERVER)
+    # The broker's form of the token too (MQTT publishers, ingest/mqtt.py): only computable now.
     row = await request.app.state.engines.pg.fetchrow(
-        "INSERT INTO servers (name, url, token_hash) VALUES ($1, $2, $3)"
-        " RETURNING id, name, url, created_at, revoked_at", name, spec.url, token_hash(token))
+        "INSERT INTO servers (name, url, token_hash, mqtt_password_hash) VALUES ($1, $2, $3, $4)"
+        " RETURNING id, name, url, created_at, revoked_at", name, spec.url, token_hash(token),
+        broker_password_hash(token))
     return JSONResponse({**_server_json(row), "token": token}, status_code=201)
 
 
@@ -78,6 +95,30 @@ async def revoke_server(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def issue_key(pool, spec: NewKey, user_id: int | None = None) -> dict:
+    """Create an API key; returns `{"key_id", "name", "scopes", "key", "rate_per_minute",
+    "daily_bytes", "daily_uploads"}` (the key itself only here: it is stored as SHA-256).
+    `user_id`: the signed-in user who owns it (None: made by the admin). Raises ApiError 422 for an
+    unknown scope, a blank name or a limit out of range."""
+    unknown = set(spec.scopes) - KNOWN_SCOPES
+    if unknown or not spec.name.strip():
+        raise ApiError(422, "invalid_body", f"unknown scopes {sorted(unknown)}" if unknown else "name required")
+    for field, (lo, hi) in (("rate_per_minute", _INT4_LIMIT), ("daily_bytes", _INT8_LIMIT),
+                            ("daily_uploads", _INT4_LIMIT)):
+        value = getattr(spec, field)
+        if value is not None and not lo <= value <= hi:
+            raise ApiError(422, "invalid_body", f"{field} must be in {lo}..{hi}")
+    key = new_token(TOKEN_PREFIX_KEY)
+    row = await pool.fetchrow(
+        "INSERT INTO api_keys (name, key_hash, scopes, rate_per_minute, daily_bytes, daily_uploads, user_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        spec.name.strip(), token_hash(key), spec.scopes, spec.rate_per_minute, spec.daily_bytes, spec.daily_uploads,
+        user_id)
+    return {"key_id": row["id"], "name": spec.name.strip(), "scopes": spec.scopes, "key": key,
+            "rate_per_minute": spec.rate_per_minute, "daily_bytes": spec.daily_bytes,
+            "daily_uploads": spec.daily_uploads}
+
+
 async def create_key(request: Request) -> JSONResponse:
     """`POST /api/v1/keys` (admin): an API key for an organiser or an uploader.
 
@@ -89,22 +130,7 @@ async def create_key(request: Request) -> JSONResponse:
     """
     request.app.state.auth.require_admin(request)
     spec = await read_json(request, NewKey)
-    unknown = set(spec.scopes) - KNOWN_SCOPES
-    if unknown or not spec.name.strip():
-        raise ApiError(422, "invalid_body", f"unknown scopes {sorted(unknown)}" if unknown else "name required")
-    for field, (lo, hi) in (("rate_per_minute", _INT4_LIMIT), ("daily_bytes", _INT8_LIMIT),
-                            ("daily_uploads", _INT4_LIMIT)):
-        value = getattr(spec, field)
-        if value is not None and not lo <= value <= hi:
-            raise ApiError(422, "invalid_body", f"{field} must be in {lo}..{hi}")
-    key = new_token(TOKEN_PREFIX_KEY)
-    row = await request.app.state.engines.pg.fetchrow(
-        "INSERT INTO api_keys (name, key_hash, scopes, rate_per_minute, daily_bytes, daily_uploads)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        spec.name.strip(), token_hash(key), spec.scopes, spec.rate_per_minute, spec.daily_bytes, spec.daily_uploads)
-    return JSONResponse({"key_id": row["id"], "name": spec.name.strip(), "scopes": spec.scopes, "key": key,
-                         "rate_per_minute": spec.rate_per_minute, "daily_bytes": spec.daily_bytes,
-                         "daily_uploads": spec.daily_uploads}, status_code=201)
+    return JSONResponse(await issue_key(request.app.state.engines.pg, spec), status_code=201)
 
 
 routes = [

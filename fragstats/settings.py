@@ -100,6 +100,34 @@ class Settings(BaseSettings):
     snapshot_formulas: dict[str, str] = Field(default_factory=dict, description='Score formula per realm over the numeric columns, `*` for every other realm; JSON object, e.g. `{"*": "t4_kills * 5 + t5_kills * 10 + deads * 15"}`; + - * / and parentheses.')
     snapshot_max_rows: int = Field(200_000, ge=1, description="Rows in one snapshot file; more: 422.")
 
+    # Players (identity/): sign-in, sessions, codes, resolution. Times in seconds unless named.
+    public_url: str | None = Field(None, description="Base URL people reach this service at (sign-in redirect URIs, the device grant's verification URL); unset: taken from each request.")
+    session_secret: str | None = Field(None, description="Key that signs session cookies and keys the hashes of short codes; unset: generated once into <data_dir>/session_secret (set it when several processes share the work).")
+    session_days: int = Field(30, ge=1, le=3650, description="Lifetime of a sign-in session cookie and of a refresh token (days).")
+    access_token_s: int = Field(900, ge=60, le=86_400, description="Lifetime of an API bearer access token (s); renew with the refresh token.")
+    oidc_issuer: str | None = Field(None, description="OpenID Connect issuer URL (its /.well-known/openid-configuration is read); unset: no OIDC sign-in.")
+    oidc_client_id: str | None = Field(None, description="Client id registered with the OIDC issuer.")
+    oidc_client_secret: str | None = Field(None, description="Client secret registered with the OIDC issuer.")
+    oidc_name: str = Field("OpenID Connect", max_length=60, description="Name of the OIDC provider on the sign-in page.")
+    discord_client_id: str | None = Field(None, description="Discord application client id (OAuth 2.0); unset: no Discord sign-in.")
+    discord_client_secret: str | None = Field(None, description="Discord application client secret.")
+    discord_api_url: str = Field("https://discord.com/api", description="Discord's API base: /oauth2/authorize, /oauth2/token and /users/@me below it.")
+    steam_openid_url: str | None = Field(None, description="Steam's OpenID 2.0 provider, https://steamcommunity.com/openid to offer Steam sign-in; unset: none.")
+    signin_timeout_s: float = Field(10.0, gt=0, le=120, description="Timeout of each call to a sign-in provider (discovery, token, user info), seconds.")
+    code_ttl_s: int = Field(600, ge=60, le=3600, description="Lifetime of a device code, claim code or game login code (s).")
+    device_poll_interval_s: int = Field(5, ge=1, le=60, description="RFC 8628 polling interval given to devices (s); polling faster answers slow_down.")
+    code_failure_burst: int = Field(10, ge=1, description="Wrong device/claim/login codes a client address (or a game player, for chat claims) may send at once; past them (and the refill) 429 + Retry-After and no code is checked.")
+    code_failure_refill_per_s: float = Field(0.1, gt=0, description="Wrong codes per second an address regains, up to the burst.")
+    identity_cache_ttl_s: float = Field(1800.0, ge=0, description="How long a resolved player id -> user is cached (s).")
+    identity_negative_ttl_s: float = Field(300.0, ge=0, description="How long a player id found linked to no user is cached as such (s).")
+    identity_cache_entries: int = Field(100_000, ge=1, description="Player ids kept in the resolution cache (least recently used dropped first).")
+    resolve_max_ids: int = Field(200, ge=1, le=10_000, description="Most player ids one GET /api/v1/users/resolve may ask for.")
+    resolve_rate_burst: int = Field(120, ge=1, description="Requests to GET /api/v1/users/resolve a client address may make at once (X-RateLimit-Remaining counts them down).")
+    resolve_rate_per_s: float = Field(2.0, gt=0, description="Requests per second an address regains on GET /api/v1/users/resolve.")
+    achievements_page_rows: int = Field(50_000, ge=100, le=10_000_000, description="Events read from ClickHouse per page by the achievements backfill.")
+    mqtt_url: str | None = Field(None, description="mqtt://user:pass@host:1883 of the broker to take events from (topic openmohaa/events/<server_id>); unset: no MQTT.")
+    mqtt_reconnect_s: float = Field(2.0, gt=0, le=300, description="Wait before reconnecting to the MQTT broker after the connection is lost (s).")
+
     def resolved_data_dir(self) -> Path:
         """The data dir as an absolute path, created if missing and checked writable (a probe file is
         created and removed). Raises `StartupError` naming the path and the system's reason."""

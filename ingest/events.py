@@ -198,11 +198,11 @@ STRUCTS: dict[str, type[Event]] = {
     for name, (blocks, extra) in EVENT_TYPES.items()
 }
 
-# Event classes whose content matters after commit (live state, tournament results); the rest
-# (shots, hits, movement: most of the traffic) only say "this match is alive".
+# Event classes whose content matters after commit (live state, tournament results, achievements
+# and `!claim` in chat); the rest (shots, hits: most of the traffic) only say "this match is alive".
 NOTABLE: dict[type, str] = {STRUCTS[t]: t for t in ("player_kill", "match_start", "match_end", "heartbeat",
                                                     "connect", "disconnect", "player_spawn", "team_join",
-                                                    "player_auth")}
+                                                    "player_auth", "chat", "distance")}
 
 EventUnion = Union[tuple(STRUCTS.values())]  # noqa: UP007 (a runtime tuple of types)
 

@@ -18,9 +18,11 @@ from starlette.routing import Route
 from fragstats.bodies import BudgetExceeded, read_body
 from fragstats.direct import DirectRoute
 from fragstats.errors import ApiError
+from fragstats.servers import broker_password_hash
 from ingest.admission import ACCEPTED, Outcome, gate, refused, take
 from ingest.decode import SUPPORTED_TYPES, BodyError, media_type
 from ingest.inserter import short_reason
+from ingest.mqtt import broker_files, parse_url
 from ingest.pipeline import Admission
 
 log = logging.getLogger("fragstats.ingest")
@@ -195,6 +197,19 @@ async def redrive_dead_letters(request: Request) -> Response:
     return _json(200, result)
 
 
+async def mqtt_broker_files(request: Request) -> Response:
+    """`GET /api/v1/ingest/mqtt/broker-files` (admin): mosquitto's password and ACL files for MQTT
+    ingest, `{"password_file", "acl_file"}` (see `ingest/mqtt.py`): each active game server publishes
+    as `server-<id>` with its token, to `openmohaa/events/<id>` only; the user of `FRAGSTATS_MQTT_URL`
+    reads them all. Servers made before MQTT support need a new token to appear."""
+    state = request.app.state
+    state.auth.require_admin(request)
+    subscriber = parse_url(state.settings.mqtt_url) if state.settings.mqtt_url else {}
+    secret = subscriber.get("password")
+    return _json(200, await broker_files(state.engines.pg, subscriber.get("username"),
+                                         broker_password_hash(secret) if secret else None))
+
+
 # The game servers' door is answered below Starlette's routing and middleware (fragstats/direct.py:
 # the same handler and answers, less work per request); its Route stays for the OpenAPI document
 # and the 405 of other methods.
@@ -202,6 +217,7 @@ direct = [DirectRoute("POST", "/api/v1/ingest/events", ingest_events)]
 
 routes = [
     Route("/api/v1/ingest/events", ingest_events, methods=["POST"]),
+    Route("/api/v1/ingest/mqtt/broker-files", mqtt_broker_files, methods=["GET"]),
     Route("/api/v1/ingest/status", ingest_status, methods=["GET"]),
     Route("/api/v1/ingest/dead-letter/redrive", redrive_dead_letters, methods=["POST"]),
 ]

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from fragstats.errors import ApiError
 from fragstats.params import path_id
+from query.answer import answer
 
 FEED = "fragstats:live:feed"
 MATCHES = "fragstats:live:matches"
@@ -86,10 +87,11 @@ def _json(body) -> Response:
 
 
 async def live_route(request: Request) -> Response:
-    """`GET /api/v1/stats/live`: active matches (map, scores, per-player kills/deaths in this match) and
-    live server status; times in epoch seconds. Data older than `FRAGSTATS_LIVE_TTL_S` has expired."""
+    """`GET /api/v1/stats/live?expand=none|identity`: active matches (map, scores, per-player kills/deaths
+    in this match) and live server status; times in epoch seconds. Data older than
+    `FRAGSTATS_LIVE_TTL_S` has expired."""
     state = request.app.state
-    return _json(await live_overview(state.engines.redis, state.settings.live_ttl_s))
+    return await answer(request, await live_overview(state.engines.redis, state.settings.live_ttl_s))
 
 
 async def server_live_route(request: Request) -> Response:
@@ -117,7 +119,7 @@ async def feed_events(redis, last_id: str, match_id: str | None, heartbeat_s: fl
                 last_id = entry_id
                 if match_id and fields.get("match_id") != match_id:
                     continue
-                yield f"id: {entry_id}\nevent: batch\ndata: {fields['data']}\n\n"
+                yield f"id: {entry_id}\nevent: {fields.get('event', 'batch')}\ndata: {fields['data']}\n\n"
 
 
 async def stream_route(request: Request) -> StreamingResponse:
@@ -126,7 +128,8 @@ async def stream_route(request: Request) -> StreamingResponse:
     Each message: `id` (a Redis stream id; send it back as `Last-Event-ID` to resume after a
     reconnect), `event: batch`, `data` JSON `{"server_id", "match_id", "map_name", "ended",
     "allies_score", "axis_score", "kills": [{"attacker", "victim", "weapon", "kill_kind"}]}` — one per
-    committed batch and match. A `: heartbeat` comment every `FRAGSTATS_SSE_HEARTBEAT_S` (15 s).
+    committed batch and match; or `event: achievement`, `data` `{"code", "name", "player_id",
+    "player_name", "unlocked_at", "server_id", "match_id"}` — one per achievement unlocked. A `: heartbeat` comment every `FRAGSTATS_SSE_HEARTBEAT_S` (15 s).
     Without `Last-Event-ID` the stream starts with new activity only. The generator ends (and its
     Redis read with it) when the client goes away.
     """

@@ -24,8 +24,9 @@ from starlette.staticfiles import StaticFiles
 from fragstats import web
 from fragstats.web import page, path_segment, plain_name, render, wants_fragment
 from fragstats.web import url as _url
-from query import live, overview, stats, svg
-from fragstats.params import int_param
+from query import analytics, live, overview, stats, svg
+from fragstats.errors import ApiError
+from fragstats.params import int_param, path_id
 from query.params import PERIODS, choice_param, offset_param, period_start, server_id_param
 
 HERE = Path(__file__).resolve().parent
@@ -206,8 +207,30 @@ async def player_page(request: Request) -> Response:
                          "kill_count": sum(c["count"] for c in kills["cells"]),
                          "death_count": sum(c["count"] for c in deaths["cells"])})
     names = await _names(request, [m["server_id"] for m in profile["matches"]])
+    found, _ = await request.app.state.identity_resolver.resolve([player_id])
     return render(request, "player.html", {"profile": profile, "heatmaps": heatmaps, "server_names": names,
+                                           "owner": found.get(player_id),
+                                           "achievements": f"/achievements/player/{path_segment(player_id)}",
                                            "api": f"/api/v1/stats/player/{path_segment(player_id)}"})
+
+
+@page
+async def user_page(request: Request) -> Response:
+    """`GET /user/{user_id}`: a user's profile over every player id they claimed (the data of `GET
+    /api/v1/users/{user_id}/stats`), their identities and achievements; 404 for no such user."""
+    user_id = path_id(request.path_params, "user_id")
+    who = await request.app.state.identity_resolver.user(user_id)
+    if who is None:
+        raise ApiError(404, "not_found", f"no user {user_id}")
+    profile = await stats.players_profile(request.app.state.engines, who.player_ids) if who.player_ids else None
+    profile = profile or {"player_name": who.display_name, "first_day": None, "last_day": None, "weapons": [],
+                          "maps": [], "matches": [], "totals": {}}
+    names = await _names(request, [m["server_id"] for m in profile["matches"]])
+    return render(request, "player.html", {"profile": {**profile, "player_name": who.display_name,
+                                                       "player_id": f"{len(who.player_ids)} identities"},
+                                           "user": who, "heatmaps": [], "server_names": names,
+                                           "achievements": f"/achievements/user/{user_id}",
+                                           "api": f"/api/v1/users/{user_id}/stats"})
 
 
 @page
@@ -268,11 +291,43 @@ async def servers_page(request: Request) -> Response:
                                             "server_names": names})
 
 
+@page
+async def activity_page(request: Request) -> Response:
+    """`GET /activity?window=7d|30d|90d&bucket=1h|6h|1d&server_id=`: events per bucket (total and by type)
+    and the connect -> first kill and match duration percentiles, as charts and tables (the data of
+    `GET /api/v1/stats/timeseries` and `GET /api/v1/stats/latency`)."""
+    q = request.query_params
+    window, bucket, start, end, step = analytics.window_of(q)
+    server_id, engines = server_id_param(q), request.app.state.engines
+    series, first_kill, duration = await asyncio.gather(
+        analytics.timeseries(engines, window=window, bucket=bucket, start=start, end=end, step=step,
+                             server_id=server_id, types=[]),
+        *(analytics.latency(engines, pair=pair, window=window, bucket=bucket, start=start, end=end, step=step,
+                            server_id=server_id) for pair in ("connect_first_kill", "match_duration")))
+    chart = {"start": series["start"], "end": series["end"],
+             "series": [{"hour": b["bucket"], "events": b["total"]} for b in series["series"]]}
+    totals: dict[str, int] = {}
+    for b in series["series"]:
+        for etype, n in b["counts"].items():
+            totals[etype] = totals.get(etype, 0) + n
+    latencies = [(label, data, svg.activity_svg(
+        {"start": data["start"], "end": data["end"],
+         "series": [{"hour": b["bucket"], "p95 seconds": b["p95"] or 0} for b in data["series"]]},
+        metric="p95 seconds")) for label, data in (("Connect to first kill", first_kill), ("Match duration", duration))]
+    return render(request, "activity.html", {
+        "window": window, "bucket": bucket, "server_id": server_id, "windows": list(analytics.WINDOWS),
+        "buckets": list(analytics.BUCKETS), "chart": svg.activity_svg(chart), "types": sorted(totals.items(), key=lambda kv: -kv[1]),
+        "latencies": latencies,
+        "api": _url("/api/v1/stats/timeseries", {"window": window, "bucket": bucket, "server_id": server_id})})
+
+
 routes = [
     Route("/", home),
+    Route("/activity", activity_page),
     Route("/live", live_page),
     Route("/leaderboard", leaderboard_page),
     Route("/player/{player_id}", player_page),
+    Route("/user/{user_id:int}", user_page),
     Route("/heatmap/{map_name:path}.svg", heatmap_image),
     Route("/matches", matches_page),
     Route("/match/{match_id}", match_page),

@@ -4,20 +4,20 @@ hands off to one function of `query/stats.py`. Leaderboards, profiles and heatma
 
 from __future__ import annotations
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from fragstats.errors import ApiError
-from fragstats.params import int_param
-from query import live, pages, stats
+from fragstats.params import int_param, path_id
+from query import analytics, live, overview, pages, stats
+from query.answer import answer, json_response
 from query.cache import StaleWhileRevalidate
 from query.params import PERIODS, choice_param, offset_param, paging, period_start, server_id_param
 
 
-def _json(body: dict) -> Response:
-    return Response(msgspec.json.encode(body), media_type="application/json")
+_json = json_response
+_answer = answer
 
 
 async def _cached(request: Request, key: tuple, compute):
@@ -31,7 +31,11 @@ async def _cached(request: Request, key: tuple, compute):
 
 async def leaderboard(request: Request) -> Response:
     """`GET /api/v1/stats/leaderboard?stat=kills|deaths|kd|headshots|accuracy|damage_dealt|suicides|rating
-    &period=all|day|week|month&server_id=&limit=1..500&offset=`
+    &period=all|day|week|month&server_id=&limit=1..500&offset=&by=player|user&expand=none|identity`
+
+    `by=user`: the player ids a user claimed count as one row, with `user_id` and `player_ids`
+    (an unclaimed id stays alone, `user_id` null). `expand=identity`: every row also gets `user_id`,
+    `display_name`, `avatar_url`, and the body `warnings` for ids linked to no user.
 
     Each stat is named as the member it sorts by; `stat=damage` (its name before) still means
     `damage_dealt`, and the answer's `stat` says `damage_dealt`.
@@ -47,6 +51,7 @@ async def leaderboard(request: Request) -> Response:
     q = request.query_params
     stat = choice_param(q, "stat", [*stats.LEADERBOARD_STATS, "rating"], "kills", stats.STAT_ALIASES)
     period = choice_param(q, "period", PERIODS, "all")
+    by_user = choice_param(q, "by", ("player", "user"), "player") == "user"
     server_id = server_id_param(q)
     limit, offset = paging(q)
     if stat == "rating":
@@ -56,12 +61,29 @@ async def leaderboard(request: Request) -> Response:
         if rating_leaderboard is None:
             raise ApiError(404, "not_found", "ratings are not available in this deployment")
         body = await rating_leaderboard(request.app.state.engines, limit=limit, offset=offset)
-        return _json({"stat": stat, "period": "all", "server_id": None, "limit": limit, "offset": offset, **body})
+        return await _answer(request, {"stat": stat, "period": "all", "server_id": None, "limit": limit,
+                                       "offset": offset, **body})
     engines, since = request.app.state.engines, period_start(period)
-    body = await _cached(request, ("leaderboard", stat, since, server_id, limit, offset),
+    body = await _cached(request, ("leaderboard", stat, since, server_id, limit, offset, by_user),
                          lambda: stats.leaderboard(engines, stat=stat, since=since, server_id=server_id,
-                                                   limit=limit, offset=offset))
-    return _json({"stat": stat, "period": period, "server_id": server_id, "limit": limit, "offset": offset, **body})
+                                                   limit=limit, offset=offset, by_user=by_user))
+    return await _answer(request, {"stat": stat, "period": period, "server_id": server_id, "limit": limit,
+                                   "offset": offset, **body})
+
+
+async def weekly_leaderboard(request: Request) -> Response:
+    """`GET /api/v1/stats/leaderboard/weekly?stat=kills|deaths|kd|headshots|accuracy|damage|suicides&server_id=&limit=1..500&offset=&by=player|user&expand=none|identity`:
+    the leaderboard of the last 7 UTC days (the same as `?period=week`)."""
+    q = request.query_params
+    stat = choice_param(q, "stat", stats.LEADERBOARD_STATS, "kills")
+    by_user = choice_param(q, "by", ("player", "user"), "player") == "user"
+    server_id, (limit, offset) = server_id_param(q), paging(q)
+    engines, since = request.app.state.engines, period_start("week")
+    body = await _cached(request, ("leaderboard", stat, since, server_id, limit, offset, by_user),
+                         lambda: stats.leaderboard(engines, stat=stat, since=since, server_id=server_id,
+                                                   limit=limit, offset=offset, by_user=by_user))
+    return await _answer(request, {"stat": stat, "period": "week", "server_id": server_id, "limit": limit,
+                                   "offset": offset, **body})
 
 
 async def _board_by(request: Request, param: str, board) -> Response:
@@ -71,17 +93,17 @@ async def _board_by(request: Request, param: str, board) -> Response:
     body = await _cached(request, (board.__name__, value, server_id, limit, offset),
                          lambda: board(request.app.state.engines, value, server_id=server_id, limit=limit,
                                        offset=offset))
-    return _json({"limit": limit, "offset": offset, **body})
+    return await _answer(request, {"limit": limit, "offset": offset, **body})
 
 
 async def weapon_leaderboard(request: Request) -> Response:
-    """`GET /api/v1/stats/leaderboard/weapon/{weapon}?server_id=&limit=&offset=`: players by kills with
+    """`GET /api/v1/stats/leaderboard/weapon/{weapon}?server_id=&limit=&offset=&expand=none|identity`: players by kills with
     that weapon (see `query.stats.weapon_leaderboard`)."""
     return await _board_by(request, "weapon", stats.weapon_leaderboard)
 
 
 async def map_leaderboard(request: Request) -> Response:
-    """`GET /api/v1/stats/leaderboard/map/{map_name}?server_id=&limit=&offset=`: players by kills on that
+    """`GET /api/v1/stats/leaderboard/map/{map_name}?server_id=&limit=&offset=&expand=none|identity`: players by kills on that
     map (see `query.stats.map_leaderboard`)."""
     return await _board_by(request, "map_name", stats.map_leaderboard)
 
@@ -92,6 +114,50 @@ async def player(request: Request) -> Response:
     player_id = request.path_params["player_id"]
     return _json(await _cached(request, ("player", player_id),
                                lambda: stats.player_profile(request.app.state.engines, player_id)))
+
+
+async def player_matches(request: Request) -> Response:
+    """`GET /api/v1/stats/player/{player_id}/matches?limit=1..500&offset=`: the player's matches, newest
+    first: `{"player_id", "total", "limit", "offset", "matches": [{"match_id", "server_id", "map_name",
+    "started_at", "kills", "deaths", "suicides", "headshots"}]}`; 404 if never seen."""
+    limit, offset = paging(request.query_params)
+    player_id = request.path_params["player_id"]
+    body = await stats.player_matches(request.app.state.engines, player_id, limit=limit, offset=offset)
+    return _json({"player_id": player_id, "limit": limit, "offset": offset, **body})
+
+
+async def player_weapons(request: Request) -> Response:
+    """`GET /api/v1/stats/player/{player_id}/weapons`: the player's per-weapon counters, as in the profile:
+    `{"player_id", "weapons": [{"weapon", "kills", "deaths", "headshots", "damage_dealt", "shots_fired",
+    "shots_hit", "accuracy"}]}`; 404 if never seen."""
+    profile = await _cached(request, ("player", request.path_params["player_id"]),
+                            lambda: stats.player_profile(request.app.state.engines, request.path_params["player_id"]))
+    return _json({"player_id": profile["player_id"], "weapons": profile["weapons"]})
+
+
+async def server_stats(request: Request) -> Response:
+    """`GET /api/v1/stats/server/{server_id}`: one server's all-time activity `{"server_id", "name", "events",
+    "kills", "matches", "first_hour", "last_hour"}` (ISO-8601 UTC hours); 404 when it sent nothing."""
+    server_id = path_id(request.path_params, "server_id")
+    body = await stats.server_summary(request.app.state.engines, server_id)
+    names = await overview.server_names(request.app.state.engines.pg, [server_id])
+    return _json({**body, "name": names.get(server_id)})
+
+
+async def user_stats(request: Request) -> Response:
+    """`GET /api/v1/users/{user_id}/stats`: a user's profile summed over every player id they claimed:
+    `{"user_id", "display_name", "avatar_url", "player_ids", "player_name", "first_day", "last_day",
+    "totals", "weapons", "maps", "matches"}` (shapes of `GET /api/v1/stats/player/{id}`; `totals` null
+    and the lists empty before any of them played); 404 for no such user."""
+    user_id = path_id(request.path_params, "user_id")
+    who = await request.app.state.identity_resolver.user(user_id)
+    if who is None:
+        raise ApiError(404, "not_found", f"no user {user_id}")
+    body = await stats.players_profile(request.app.state.engines, who.player_ids) if who.player_ids else None
+    empty = {"player_name": None, "first_day": None, "last_day": None, "totals": None, "weapons": [], "maps": [],
+             "matches": []}
+    return _json({"user_id": who.user_id, "display_name": who.display_name, "avatar_url": who.avatar_url,
+                  "player_ids": who.player_ids, **(body or empty)})
 
 
 async def player_heatmap(request: Request) -> Response:
@@ -112,40 +178,48 @@ async def map_heatmap(request: Request) -> Response:
 
 
 async def matches(request: Request) -> Response:
-    """`GET /api/v1/stats/matches?server_id=&map_name=&limit=&offset=`: matches, newest first."""
+    """`GET /api/v1/stats/matches?server_id=&map_name=&limit=&offset=&expand=none|identity`: matches, newest first."""
     q = request.query_params
     limit, offset = paging(q)
     body = await stats.list_matches(request.app.state.engines, server_id=server_id_param(q),
                                     map_name=q.get("map_name") or None, limit=limit, offset=offset)
-    return _json({"limit": limit, "offset": offset, **body})
+    return await _answer(request, {"limit": limit, "offset": offset, **body})
 
 
 async def match(request: Request) -> Response:
-    """`GET /api/v1/stats/match/{match_id}`: the match and its scoreboard; 404 if unknown."""
-    return _json(await stats.match_scoreboard(request.app.state.engines, request.path_params["match_id"]))
+    """`GET /api/v1/stats/match/{match_id}?expand=none|identity`: the match and its scoreboard; 404 if unknown."""
+    return await _answer(request, await stats.match_scoreboard(request.app.state.engines,
+                                                               request.path_params["match_id"]))
 
 
 async def match_timeline(request: Request) -> Response:
-    """`GET /api/v1/stats/match/{match_id}/timeline?type=player_kill&type=...&limit=1..10000&offset=`:
-    the match's events in game-clock order (default limit 1000)."""
+    """`GET /api/v1/stats/match/{match_id}/timeline?type=player_kill&type=...&limit=1..10000&offset=&expand=none|identity`:
+    the match's events in game-clock order (default limit 1000); the code of a `!claim CODE` chat line
+    is shown as `****`."""
     q = request.query_params
     limit = int_param(q, "limit", 1000, lo=1, hi=10_000)
     offset = offset_param(q)
     body = await stats.match_timeline(request.app.state.engines, request.path_params["match_id"],
                                       types=q.getlist("type") or None, limit=limit, offset=offset)
-    return _json({"limit": limit, "offset": offset, **body})
+    return await _answer(request, {"limit": limit, "offset": offset, **body})
 
 
 routes = [
     Route("/api/v1/stats/leaderboard", leaderboard),
+    Route("/api/v1/stats/leaderboard/weekly", weekly_leaderboard),
     Route("/api/v1/stats/leaderboard/weapon/{weapon}", weapon_leaderboard),
     Route("/api/v1/stats/leaderboard/map/{map_name:path}", map_leaderboard),
     Route("/api/v1/stats/player/{player_id}", player),
+    Route("/api/v1/stats/player/{player_id}/matches", player_matches),
+    Route("/api/v1/stats/player/{player_id}/weapons", player_weapons),
     Route("/api/v1/stats/player/{player_id}/heatmap/{map_name:path}", player_heatmap),
+    Route("/api/v1/stats/server/{server_id:int}", server_stats),
+    Route("/api/v1/users/{user_id:int}/stats", user_stats),
     Route("/api/v1/stats/heatmap/{map_name:path}", map_heatmap),
     Route("/api/v1/stats/matches", matches),
     Route("/api/v1/stats/match/{match_id}", match),
     Route("/api/v1/stats/match/{match_id}/timeline", match_timeline),
+    *analytics.routes,
     *live.routes,
     *pages.routes,
 ]

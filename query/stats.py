@@ -18,7 +18,7 @@ import datetime as dt
 from typing import Any
 
 from fragstats.errors import ApiError
-from fragstats.secrets import without_secrets
+from fragstats.secrets import masked_claim, without_secrets
 
 # stat name -> ORDER BY expression over the summed columns; each stat is named as its column and
 # its JSON member (one spelling end to end).
@@ -67,14 +67,40 @@ def _ranked(rows: list[dict], offset: int) -> tuple[int, list[dict]]:
     return int(total), rows
 
 
+# `by=user`: a player id claimed by a user counts as that user (ClickHouse `player_links`, the copy
+# of the identity package's links); an unclaimed id stays itself.
+_BY_USER = """LEFT JOIN (SELECT player_id, user_id FROM player_links FINAL WHERE linked = 1) AS l
+    ON l.player_id = player_daily.player_id"""
+
+
 async def leaderboard(engines, *, stat: str, since: dt.date | None, server_id: int | None,
-                      limit: int, offset: int) -> dict:
+                      limit: int, offset: int, by_user: bool = False) -> dict:
     """Players ranked by `stat` over days >= `since` (None: all time), optionally one server.
 
     Returns `{"total": players matching, "players": [{"rank", "player_id", "player_name", "kills",
     "deaths", "suicides", "team_kills", "world_deaths", "headshots", "damage_dealt", "damage_taken",
-    "shots_fired", "shots_hit", "kd", "accuracy"}]}`. Raises ApiError 400 for an unknown stat.
+    "shots_fired", "shots_hit", "kd", "accuracy"}]}`. `by_user`: the player ids a user claimed count
+    as one row, which also holds `user_id` (null for an unclaimed id) and `player_ids` (all its ids;
+    `player_id` is the first of them). Raises ApiError 400 for an unknown stat.
     """
+    if by_user:
+        return await _leaderboard_by_user(engines, stat=stat, since=since, server_id=server_id, limit=limit,
+                                          offset=offset)
+    order, where, params = _board_query(stat, since, server_id, limit, offset)
+    rows = await engines.query_dicts(f"""
+        SELECT player_id, argMax(player_name, day) AS player_name, {_TOTALS}, count() OVER () AS total
+        FROM player_daily WHERE {' AND '.join(where)}
+        GROUP BY player_id
+        ORDER BY {order} DESC, kills DESC, player_id
+        LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
+    total, players = _ranked(_clean(rows), offset)
+    return {"total": total, "players": players}
+
+
+def _board_query(stat: str, since: dt.date | None, server_id: int | None, limit: int,
+                 offset: int) -> tuple[str, list[str], dict[str, Any]]:
+    """(ORDER BY expression, WHERE conditions, parameters) of a leaderboard over player_daily;
+    raises ApiError 400 for an unknown stat."""
     order = LEADERBOARD_STATS.get(stat)
     if order is None:
         raise ApiError(400, "invalid_parameter", f"stat must be one of {sorted(LEADERBOARD_STATS)}")
@@ -86,10 +112,18 @@ async def leaderboard(engines, *, stat: str, since: dt.date | None, server_id: i
     if server_id is not None:
         where.append("server_id = {server_id:UInt32}")
         params["server_id"] = server_id
+    return order, where, params
+
+
+async def _leaderboard_by_user(engines, *, stat: str, since: dt.date | None, server_id: int | None,
+                               limit: int, offset: int) -> dict:
+    order, where, params = _board_query(stat, since, server_id, limit, offset)
     rows = await engines.query_dicts(f"""
-        SELECT player_id, argMax(player_name, day) AS player_name, {_TOTALS}, count() OVER () AS total
-        FROM player_daily WHERE {' AND '.join(where)}
-        GROUP BY player_id
+        SELECT arraySort(groupUniqArray(player_daily.player_id))[1] AS player_id,
+               nullIf(any(l.user_id), 0) AS user_id, arraySort(groupUniqArray(player_daily.player_id)) AS player_ids,
+               argMax(player_name, day) AS player_name, {_TOTALS}, count() OVER () AS total
+        FROM player_daily {_BY_USER} WHERE {' AND '.join(where)}
+        GROUP BY if(l.user_id = 0, concat('p:', player_daily.player_id), concat('u:', toString(l.user_id)))
         ORDER BY {order} DESC, kills DESC, player_id
         LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
     total, players = _ranked(_clean(rows), offset)
@@ -146,28 +180,72 @@ async def player_profile(engines, player_id: str) -> dict:
     "server_id", "map_name", "started_at", "kills", "deaths", ...}]}`. Raises ApiError 404 for a player
     never seen.
     """
-    p = {"player_id": player_id}
+    body = await players_profile(engines, [player_id])
+    if body is None:
+        raise ApiError(404, "not_found", f"no player {player_id!r}")
+    return {"player_id": player_id, **body}
+
+
+async def players_profile(engines, player_ids: list[str]) -> dict | None:
+    """`player_profile` summed over several player ids (a user's claimed identities), without
+    `player_id`; the name is the one last played under. None when none of them was ever seen."""
+    p = {"ids": player_ids}
     totals = await engines.query_dicts(f"""
         SELECT argMax(player_name, day) AS player_name, min(day) AS first_day, max(day) AS last_day, {_TOTALS}
-        FROM player_daily WHERE player_id = {{player_id:String}} HAVING count() > 0""", p)
+        FROM player_daily WHERE player_id IN {{ids:Array(String)}} HAVING count() > 0""", p)
     if not totals:
-        raise ApiError(404, "not_found", f"no player {player_id!r}")
+        return None
     head = _clean(totals)[0]
     weapons = await engines.query_dicts(f"""
-        SELECT weapon, {_WEAPON_COLUMNS} FROM player_weapon WHERE player_id = {{player_id:String}}
+        SELECT weapon, {_WEAPON_COLUMNS} FROM player_weapon WHERE player_id IN {{ids:Array(String)}}
         GROUP BY weapon ORDER BY kills DESC, weapon""", p)
     maps = await engines.query_dicts(f"""
-        SELECT map_name, {_MAP_COLUMNS} FROM player_map WHERE player_id = {{player_id:String}}
+        SELECT map_name, {_MAP_COLUMNS} FROM player_map WHERE player_id IN {{ids:Array(String)}}
         GROUP BY map_name ORDER BY kills DESC, map_name""", p)
     matches = await engines.query_dicts("""
         SELECT match_id, server_id, max(map_name) AS map_name, min(started_at) AS started_at,
                sum(kills) AS kills, sum(deaths) AS deaths, sum(suicides) AS suicides, sum(headshots) AS headshots
-        FROM player_match WHERE player_id = {player_id:String}
+        FROM player_match WHERE player_id IN {ids:Array(String)}
         GROUP BY match_id, server_id ORDER BY started_at DESC LIMIT 20""", p)
     name = head.pop("player_name")
     first_day, last_day = head.pop("first_day"), head.pop("last_day")
-    return {"player_id": player_id, "player_name": name, "first_day": first_day, "last_day": last_day,
+    return {"player_name": name, "first_day": first_day, "last_day": last_day,
             "totals": head, "weapons": _clean(weapons), "maps": _clean(maps), "matches": _clean(matches)}
+
+
+async def player_matches(engines, player_id: str, *, limit: int, offset: int) -> dict:
+    """A player's matches, newest first: `{"total", "matches": [{"match_id", "server_id", "map_name",
+    "started_at", "kills", "deaths", "suicides", "headshots"}]}`. Raises ApiError 404 for a player
+    never seen."""
+    rows = await engines.query_dicts("""
+        SELECT match_id, server_id, max(map_name) AS map_name, min(started_at) AS started_at,
+               sum(kills) AS kills, sum(deaths) AS deaths, sum(suicides) AS suicides, sum(headshots) AS headshots,
+               count() OVER () AS total
+        FROM player_match WHERE player_id = {player_id:String}
+        GROUP BY match_id, server_id ORDER BY started_at DESC, match_id
+        LIMIT {limit:UInt32} OFFSET {offset:UInt32}""", {"player_id": player_id, "limit": limit, "offset": offset})
+    if not rows:
+        seen = await engines.query("SELECT count() FROM player_match WHERE player_id = {player_id:String}",
+                                   {"player_id": player_id})
+        if not seen[0][0]:
+            raise ApiError(404, "not_found", f"no player {player_id!r}")
+    rows = _clean(rows)
+    total = rows[0]["total"] if rows else 0
+    for row in rows:
+        row.pop("total")
+    return {"total": int(total), "matches": rows}
+
+
+async def server_summary(engines, server_id: int) -> dict:
+    """`{"server_id", "events", "kills", "matches", "first_hour", "last_hour"}` of one server, all time
+    (from `server_hourly`). Raises ApiError 404 when it never sent an event."""
+    rows = await engines.query_dicts("""
+        SELECT server_id, sum(events) AS events, sum(kills) AS kills, sum(matches_started) AS matches,
+               min(hour) AS first_hour, max(hour) AS last_hour
+        FROM server_hourly WHERE server_id = {server_id:UInt32} GROUP BY server_id""", {"server_id": server_id})
+    if not rows:
+        raise ApiError(404, "not_found", f"server {server_id} has sent no events")
+    return _clean(rows)[0]
 
 
 HEATMAP_CELL_UNITS = 128
@@ -243,22 +321,17 @@ async def match_scoreboard(engines, match_id: str) -> dict:
     return {"match": _clean(head)[0], "players": _clean(players)}
 
 
-# raw_events stores a player as the event's actor or target (clickhouse/0008); the timeline gives
-# them back under the wire's names: a kill's or damage's attacker and victim, a shot's or hit's
-# player and a hit's target (a suicide's killer, and a kill's killer block kept in `extra`, were
-# never shown). NaN where a type has no such player; `_clean` drops it.
+# raw_events stores a player as the event's actor or target (clickhouse/0008) and reads it back
+# under the wire's names through ALIAS columns (attacker_*, victim_*, player_*); a hit's target is
+# the target role itself, which other types use too (a kill's victim): the timeline shows target_*
+# for hits only, as before. A kill's killer block, kept in `extra`, was never shown.
 _KILLER_KEYS = ", ".join(f"'killer_{suffix}'" for suffix in
                          ("name", "guid", "smf_id", "team", "x", "y", "z", "pitch", "yaw", "stance"))
 _TIMELINE_COLUMNS = f"""type, timestamp, occurred_at, received_at, server_id, map_name,
-    if(by_attacker, a_id, '') AS attacker_id, if(by_attacker, a_name, '') AS attacker_name,
-    if(by_attacker, t_id, '') AS victim_id, if(by_attacker, t_name, '') AS victim_name,
-    if(by_attacker, '', a_id) AS player_id, if(by_attacker, '', a_name) AS player_name,
-    if(type = 'weapon_hit', t_id, '') AS target_id, if(type = 'weapon_hit', t_name, '') AS target_name,
+    attacker_id, attacker_name, victim_id, victim_name, player_id, player_name,
+    if(type = 'weapon_hit', target_id, '') AS target_id, if(type = 'weapon_hit', target_name, '') AS target_name,
     weapon, mod, hitloc, damage, kill_kind,
-    if(by_attacker, a_x, nan) AS attacker_x, if(by_attacker, a_y, nan) AS attacker_y,
-    if(by_attacker, a_z, nan) AS attacker_z, if(by_attacker, t_x, nan) AS victim_x,
-    if(by_attacker, t_y, nan) AS victim_y, if(by_attacker, t_z, nan) AS victim_z,
-    if(by_attacker, nan, a_x) AS player_x, if(by_attacker, nan, a_y) AS player_y, if(by_attacker, nan, a_z) AS player_z,
+    attacker_x, attacker_y, attacker_z, victim_x, victim_y, victim_z, player_x, player_y, player_z,
     message, item, winning_team, flag,
     if(type IN ('round_start', 'round_end', 'heartbeat'), round_number, NULL) AS round_number,
     if(type IN ('match_end', 'heartbeat'), allies_score, NULL) AS allies_score,
@@ -267,10 +340,6 @@ _TIMELINE_COLUMNS = f"""type, timestamp, occurred_at, received_at, server_id, ma
     if(type = 'match_end', blue_score, NULL) AS blue_score,
     if(type IN ('match_start', 'match_end'), partial, NULL) AS partial,
     if(type = 'player_kill', mapFilter((k, v) -> k NOT IN ({_KILLER_KEYS}), extra), extra) AS extra"""
-_TIMELINE_SOURCE = """(SELECT *, kill_kind, type IN ('player_kill', 'damage') AS by_attacker,
-    actor_id AS a_id, actor_name AS a_name, actor_x AS a_x, actor_y AS a_y, actor_z AS a_z,
-    target_id AS t_id, target_name AS t_name, target_x AS t_x, target_y AS t_y, target_z AS t_z
-    FROM raw_events)"""
 
 
 async def match_timeline(engines, match_id: str, *, types: list[str] | None, limit: int, offset: int) -> dict:
@@ -284,9 +353,11 @@ async def match_timeline(engines, match_id: str, *, types: list[str] | None, lim
         where.append("type IN {types:Array(String)}")
         params["types"] = types
     rows = await engines.query_dicts(f"""
-        SELECT {_TIMELINE_COLUMNS} FROM {_TIMELINE_SOURCE} WHERE {' AND '.join(where)}
+        SELECT {_TIMELINE_COLUMNS} FROM raw_events WHERE {' AND '.join(where)}
         ORDER BY timestamp, occurred_at LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
     for row in rows:
         row["extra"] = without_secrets(row["extra"])
+        if row["type"] == "chat":
+            row["message"] = masked_claim(row["message"])
     events = [{k: v for k, v in row.items() if v not in ("", None, {})} for row in _clean(rows)]
     return {"match_id": match_id, "events": events}

@@ -31,6 +31,9 @@ from ingest.events import (
 
 HERE = Path(__file__).resolve().parent
 ROLE_IDS = ("actor_id", "target_id")
+# The wire's names of the player blocks, ALIAS columns of the narrow table (clickhouse/0008).
+WIRE_NAMES = tuple(f"{prefix}_{suffix}" for prefix in ("attacker", "victim", "player", "killer")
+                   for suffix in (*PLAYER_BLOCK, "id"))
 
 
 def script(*args: str) -> None:
@@ -138,6 +141,11 @@ def test_upgrade_converts_the_store_and_recovers_the_old_log_and_spool(tmp_path,
     got = Counter(canonical({c: row[c] for c in (*STORED_COLUMNS, *ROLE_IDS, "kill_kind", "headshot")})
                   for row in after["raw_events"])
     assert got == want, (list((got - want).elements())[:2], list((want - got).elements())[:2])
+    # Read under the wire's names, each row gives back what the old columns of those names held.
+    key = ("type", "server_id", "received_at", "match_id", "timestamp", "session_id")
+    want = Counter(canonical({c: row[c] for c in (*key, *WIRE_NAMES)}) for row in expected["raw_events"])
+    got = Counter(canonical({c: row[c] for c in (*key, *WIRE_NAMES)}) for row in after["raw_events"])
+    assert got == want, (list((got - want).elements())[:1], list((want - got).elements())[:1])
     # Every aggregate, the heatmap by its new names.
     for table, values in expected["aggregates"].items():
         assert after["aggregates"][table] == values, table

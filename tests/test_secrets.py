@@ -74,7 +74,7 @@ async def test_timeline_shows_no_match_token(client, app, org):
     await settle(app)
     # the sealed token still does its job: the bracket match is running, linked to the telemetry match
     out = await ok(await client.get(f"{API}/{tid}/matches/{m['id']}/outcome"))
-    assert out["status"] == "running" and out["evidence"][0]["match_id"] == tm
+    assert out["status"] == "running" and out["evidence"][0]["telemetry_match_id"] == tm
     timeline = await client.get(f"/api/v1/stats/match/{tm}/timeline")
     assert timeline.status_code == 200 and [e["type"] for e in timeline.json()["events"]] == ["match_start"]
     page = await client.get(f"/match/{tm}")

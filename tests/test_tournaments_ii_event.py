@@ -17,6 +17,7 @@ import uuid
 import pytest
 import uvicorn
 from conftest import ADMIN, free_port, new_server, settle
+from standardwebhooks.webhooks import Webhook as StandardWebhook
 from helpers import ok
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -58,13 +59,12 @@ class Receiver:
         await self.task
 
     def delivered(self) -> list[dict]:
-        """Bodies acknowledged with 2xx, de-duplicated by delivery id as a receiver should."""
+        """Bodies acknowledged with 2xx, de-duplicated by delivery id (`webhook-id`) as a receiver should."""
         seen, out = set(), []
         for headers, body, status in self.attempts:
-            doc = json.loads(body)
-            if status == 200 and doc["id"] not in seen:
-                seen.add(doc["id"])
-                out.append(doc)
+            if status == 200 and headers["webhook-id"] not in seen:
+                seen.add(headers["webhook-id"])
+                out.append(json.loads(body))
         return out
 
 
@@ -128,6 +128,7 @@ async def test_a_whole_event(client, app, hooked):
         starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=20)
         await ok(await client.put(f"{API}/{tid}/event", headers=org, json={
             "capacity": 4, "checkin_minutes": 60, "starts_at": starts.isoformat(), "timezone": "Europe/Paris"}))
+        await ok(await client.post(f"{API}/{tid}/registration/open", headers=org))
 
         # 2. registration: four places, the fifth waits; members linked to telemetry by name
         reg, tok = {}, {}
@@ -174,8 +175,11 @@ async def test_a_whole_event(client, app, hooked):
         await settle(app)
         out = await ok(await client.get(f"{API}/{tid}/matches/{ace_semi['id']}/outcome"))
         assert out["status"] == "completed" and out["provenance"] == "telemetry"
-        assert out["evidence"] == [{"server_id": server_id, "match_id": tm, "url": f"/api/v1/stats/match/{tm}",
-                                    "game": [allies, axis]}]
+        # The game's match is `telemetry_match_id` (a string), apart from the bracket's integer
+        # `match_id`; `match_id` inside the evidence stays as a deprecated copy for older clients.
+        assert out["match_id"] == ace_semi["id"]
+        assert out["evidence"] == [{"server_id": server_id, "telemetry_match_id": tm, "url": f"/api/v1/stats/match/{tm}",
+                                    "game": [allies, axis], "match_id": tm}]
         assert (await client.get(out["evidence"][0]["url"])).status_code == 200
         # the winner's captain agrees: confirmed; the loser's captain claims otherwise: dispute
         agree = {"scores": [allies, axis]}
@@ -240,21 +244,25 @@ async def test_a_whole_event(client, app, hooked):
         # 7. webhooks: every change arrived, once each after de-duplication, signed, the first retried
         await webhooks.wait_idle(app)
         got = rx.delivered()
-        events = [d["event"] for d in got]
-        for e in ("tournament.configure_event", "registration.register", "registration.checkin",
-                  "registration.no_show", "registration.promote", "tournament.launch", "match.start",
-                  "match.telemetry_linked", "match.start_match", "match.report_result", "match.provenance",
-                  "match.dispute_opened", "match.dispute_resolved", "tournament.complete"):
+        events = [d["type"] for d in got]
+        for e in ("tournament.event_updated", "registration.opened", "participant.registered",
+                  "participant.checked_in", "participant.no_show", "participant.promoted", "tournament.started",
+                  "participant.entered", "match.created", "match.ready", "match.telemetry_linked", "match.underway",
+                  "match.completed", "match.claim_recorded", "match.disputed", "match.dispute_resolved",
+                  "match.corrected", "tournament.completed"):
             assert e in events, e
-        assert [d["seq"] for d in got] == sorted(d["seq"] for d in got)
+        assert set(events) <= {e["type"] for e in (await ok(await client.get(f"{API}/webhook-events")))["events"]}
+        assert [d["data"]["seq"] for d in got] == sorted(d["data"]["seq"] for d in got)
         first_headers, first_body, first_status = rx.attempts[0]
         second_headers, second_body, _ = rx.attempts[1]
-        assert first_status == 503 and first_headers["x-fragstats-delivery"] == second_headers["x-fragstats-delivery"]
+        assert first_status == 503 and first_headers["webhook-id"] == second_headers["webhook-id"]
+        verifier = StandardWebhook(hook["secret"])
         for headers, body, _ in rx.attempts:
+            assert verifier.verify(body, headers) == json.loads(body)   # an off-the-shelf receiver checks it
             mac = hmac.new(hook["secret"].encode(), f"{headers['x-fragstats-timestamp']}.".encode() + body,
                            hashlib.sha256).hexdigest()
-            assert headers["x-fragstats-signature"] == f"sha256={mac}"
-            assert json.loads(body)["id"] == headers["x-fragstats-delivery"]
+            assert headers["x-fragstats-signature"] == f"sha256={mac}"   # Tournaments II's header, still sent
+            assert headers["x-fragstats-delivery"] == headers["webhook-id"]
         listed = (await ok(await client.get(f"{API}/{tid}/webhooks", headers=org)))["webhooks"][0]
         assert listed["deliveries"] and all(d["status"] == "delivered" for d in listed["deliveries"])
         assert max(d["attempts"] for d in listed["deliveries"]) == 2

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tournaments import exports, lifecycle, odds, outcomes, ratings, registration, schedule, seeds, webhooks
+from tournaments import (catalogue, exports, lifecycle, odds, outcomes, ratings, registration, schedule, seeds,
+                         webhooks)
 from tournaments.errors import InvalidResult, InvalidSettings
 from tournaments.registration import EventConfig, Member, Registration
 
@@ -154,8 +155,9 @@ def test_odds_favour_the_stronger_and_respect_results():
     t, _ = results.report_result(t, m.id, scores=[0, 1], actor="t", at=T0)   # the favourite drops
     after = odds.simulate(t, lambda a, b: 1.0 if a < b else 0.0, runs=50)
     assert after[1]["win"] == 1.0 and after[1]["reach"]["grand_final:2"] == 1.0  # wins through losers, reset
-    with pytest.raises(InvalidSettings):
-        odds.simulate(started("swiss", 4), lambda a, b: 0.5)
+    # Swiss (issue 13): the pairing rules played run by run; a sure favourite always finishes first
+    sure = odds.simulate(started("swiss", 8), lambda a, b: 1.0 if a < b else 0.0, runs=30)
+    assert sure[1]["win"] == 1.0 and sum(v["win"] for v in sure.values()) == pytest.approx(1.0)
     with pytest.raises(InvalidSettings):
         odds.simulate(lifecycle.new_tournament("single_elimination"), lambda a, b: 0.5)
 
@@ -216,7 +218,18 @@ def test_webhook_signature_and_ids():
     mac = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert webhooks.sign("s3cret", 1700000000, body) == "sha256=" + mac
     assert webhooks.delivery_id(1, 5) == webhooks.delivery_id(1, 5) != webhooks.delivery_id(1, 6)
-    assert webhooks.event_name("report_result", 3, None) == "match.report_result"
-    assert webhooks.event_name("checkin", None, 9) == "registration.checkin"
-    assert webhooks.event_name("add_participant", None, 9) == "participant.add_participant"
-    assert webhooks.event_name("launch", None, None) == "tournament.launch"
+    # the catalogue names what happened, from the action and the match's status before and after
+    ready, running, done = ({"status": s, "opponent1": None} for s in ("ready", "running", "completed"))
+    assert catalogue.event_type("report_result", 3, None, ready, done) == "match.completed"
+    assert catalogue.event_type("report_result", 3, None, done, {**done, "opponent1": {}}) == "match.corrected"
+    assert catalogue.event_type("report_result", 4, None, {"status": "pending"}, ready) == "match.ready"
+    assert catalogue.event_type("start_match", 3, None, ready, running) == "match.underway"
+    assert catalogue.event_type("reset_match", 3, None, done, ready) == "match.reset"
+    assert catalogue.event_type("start", 3, None, None, ready) == "match.ready"
+    assert catalogue.event_type("start", 4, None, None, {"status": "pending"}) == "match.created"
+    assert catalogue.event_type("checkin", None, 9, {}, {}) == "participant.checked_in"
+    assert catalogue.event_type("add_participant", None, 9, None, {"id": 9}) == "participant.entered"
+    assert catalogue.event_type("disqualify", None, 9, {"disqualified": False}, {"disqualified": True}) == \
+        "participant.disqualified"
+    assert catalogue.event_type("launch", None, None, None, {}) == "tournament.started"
+    assert set(catalogue.ACTIONS.values()) <= set(catalogue.EVENTS)

@@ -28,6 +28,7 @@ def iso(t: dt.datetime) -> str:
 async def new_event(client, org, event: dict, fmt: str = "single_elimination", name: str = "cup") -> int:
     tid = (await ok(await client.post(API, json={"name": name, "format": fmt}, headers=org), 201))["id"]
     await ok(await client.put(f"{API}/{tid}/event", json=event, headers=org))
+    await ok(await client.post(f"{API}/{tid}/registration/open", headers=org))  # closed unless opened
     return tid
 
 
@@ -153,55 +154,69 @@ async def test_approval_team_rosters_and_closed_registration(client, org):
     assert (await client.put(f"{API}/{tid}/event", headers=org, json={"capacity": 1})).status_code == 422
 
 
+def last_sunday(year: int, month: int) -> int:
+    """Day of the month of the last Sunday of `month` (when the EU changes its clocks)."""
+    return max(d for d in range(25, 32) if dt.date(year, month, d).weekday() == 6)  # March, October: 31 days
+
+
 async def test_time_zones_dst_and_ical(client, org):
+    # next year's changes of the clocks in Berlin (a start must be in the future)
+    year = dt.date.today().year + 1
+    spring, autumn = last_sunday(year, 3), last_sunday(year, 10)
+    day = f"{year}-10-{autumn:02d}"
     tid = (await ok(await client.post(API, json={"name": "DST cup, spring", "format": "single_elimination"},
                                       headers=org), 201))["id"]
-    # 02:30 on 30 March 2025 does not exist in Berlin (clocks jump 02:00 -> 03:00)
+    # 02:30 on the spring day does not exist in Berlin (clocks jump 02:00 -> 03:00)
     r = await client.put(f"{API}/{tid}/event", headers=org,
-                         json={"starts_at": "2025-03-30T02:30:00", "timezone": "Europe/Berlin"})
+                         json={"starts_at": f"{year}-03-{spring:02d}T02:30:00", "timezone": "Europe/Berlin"})
     assert r.status_code == 422 and r.json()["error"] == "invalid_time"
     assert (await client.put(f"{API}/{tid}/event", headers=org,
-                             json={"starts_at": "2025-03-30T12:00:00", "timezone": "Mars/Olympus"})).status_code == 422
-    # 02:30 on 26 October 2025 happens twice: the first one (still summer time, +02:00) is taken
+                             json={"starts_at": f"{year}-03-{spring:02d}T12:00:00", "timezone": "Mars/Olympus"})
+            ).status_code == 422
+    # a start in the past is refused
+    r = await client.put(f"{API}/{tid}/event", headers=org, json={"starts_at": "2025-10-26T02:30:00Z"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_time" and "past" in r.json()["detail"]
+    # 02:30 on the autumn day happens twice: the first one (still summer time, +02:00) is taken
     body = await ok(await client.put(f"{API}/{tid}/event", headers=org, json={
-        "starts_at": "2025-10-26T02:30:00", "timezone": "Europe/Berlin", "checkin_minutes": 90, "round_minutes": 45}))
-    assert body["starts_at"]["utc"] == "2025-10-26T00:30:00Z"
-    assert body["starts_at"]["local"] == "2025-10-26T02:30:00+02:00"
-    # the check-in opened before the change (summer time) and the viewer sees their own zone
+        "starts_at": f"{day}T02:30:00", "timezone": "Europe/Berlin", "checkin_minutes": 90, "round_minutes": 45}))
+    assert body["starts_at"]["utc"] == f"{day}T00:30:00Z"
+    assert body["starts_at"]["local"] == f"{day}T02:30:00+02:00"
+    # the check-in opens before the change (summer time) and the viewer sees their own zone
     event = await ok(await client.get(f"{API}/{tid}/event", params={"tz": "Asia/Tokyo"}))
-    assert event["checkin"]["opens"]["local"] == "2025-10-26T01:00:00+02:00"
-    assert event["starts_at"]["viewer"] == "2025-10-26T09:30:00+09:00"
+    assert event["checkin"]["opens"]["local"] == f"{day}T01:00:00+02:00"
+    assert event["starts_at"]["viewer"] == f"{day}T09:30:00+09:00"
     assert (await client.get(f"{API}/{tid}/event", params={"tz": "Nowhere/Land"})).status_code == 422
     # an hour later on the local clock is two hours later in UTC across the change
     await ok(await client.put(f"{API}/{tid}/event", headers=org,
-                              json={"starts_at": "2025-10-26T03:30:00", "timezone": "Europe/Berlin"}))
+                              json={"starts_at": f"{day}T03:30:00", "timezone": "Europe/Berlin"}))
     event = await ok(await client.get(f"{API}/{tid}/event"))
-    assert event["starts_at"]["utc"] == "2025-10-26T02:30:00Z" and event["starts_at"]["local"].endswith("+01:00")
+    assert event["starts_at"]["utc"] == f"{day}T02:30:00Z" and event["starts_at"]["local"].endswith("+01:00")
     # an offset given explicitly is taken as written
     body = await ok(await client.put(f"{API}/{tid}/event", headers=org, json={
-        "starts_at": "2025-10-26T02:30:00+01:00", "timezone": "Europe/Berlin", "checkin_minutes": 90,
+        "starts_at": f"{day}T02:30:00+01:00", "timezone": "Europe/Berlin", "checkin_minutes": 90,
         "round_minutes": 45}))
-    assert body["starts_at"]["utc"] == "2025-10-26T01:30:00Z"
+    assert body["starts_at"]["utc"] == f"{day}T01:30:00Z"
     r = await client.get(f"{API}/{tid}/schedule.ics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
     text = r.text
+    compact = day.replace("-", "")
     assert text.startswith("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n") and text.endswith("END:VCALENDAR\r\n")
-    assert "DTSTART:20251026T000000Z" in text and "DTEND:20251026T013000Z" in text  # check-in
-    assert "DTSTART:20251026T013000Z" in text and "SUMMARY:DST cup\\, spring: round 1" in text
+    assert f"DTSTART:{compact}T000000Z" in text and f"DTEND:{compact}T013000Z" in text  # check-in
+    assert f"DTSTART:{compact}T013000Z" in text and "SUMMARY:DST cup\\, spring: round 1" in text
     assert "X-WR-TIMEZONE:Europe/Berlin" in text
     assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
 
 
-async def test_checkin_window_and_extension(client, org):
+async def test_checkin_window_and_extension(client, org, app):
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=5)
     tid = await new_event(client, org, {"checkin_minutes": 30, "starts_at": iso(later)})
     body = await ok(await client.post(f"{API}/{tid}/registrations", json={"name": "early bird"}), 201)
     rid, token = body["registration"]["id"], body["token"]
     r = await client.post(f"{API}/{tid}/registrations/{rid}/checkin", headers={"X-Registration-Token": token})
     assert r.status_code == 409 and r.json()["error"] == "stage_error"
-    # started ten minutes ago with a 30 minute window: closed -- until the organiser extends it
+    # ten minutes after the start (time passes: the row is moved back, as no organiser may set a past start)
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
-    await ok(await client.put(f"{API}/{tid}/event", json={"checkin_minutes": 30, "starts_at": iso(past)}, headers=org))
+    await app.state.engines.pg.execute("UPDATE tournament_events SET starts_at = $2 WHERE tournament_id = $1", tid, past)
     r = await client.post(f"{API}/{tid}/registrations/{rid}/checkin", headers={"X-Registration-Token": token})
     assert r.status_code == 409
     body = await ok(await client.post(f"{API}/{tid}/checkin/extend", json={"minutes": 15}, headers=org))

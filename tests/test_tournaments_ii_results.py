@@ -5,6 +5,7 @@ participants CSV import; webhook failures; odds for other formats; ratings refre
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import pytest
@@ -133,9 +134,12 @@ async def test_telemetry_draw_is_refused_and_noted(client, org, app):
     m = await first_match(client, tid)
     tok = (await ok(await client.post(f"{API}/{tid}/matches/{m['id']}/token", json={"allies_side": 2},
                                       headers=org), 201))["token"]
-    body = await ok(await client.post("/api/v1/ingest/match-result", headers={"X-Server-Token": stoken},
-                                      json={"token": tok, "match_id": "match_draw", "allies_score": 2, "axis_score": 2}))
-    assert body["outcome"]["status"] == "ready" and "draw" in body["outcome"]["note"]
+    # a result that cannot be applied is an error with why (never 200-and-nothing), and still recorded
+    r = await client.post("/api/v1/ingest/match-result", headers={"X-Server-Token": stoken},
+                          json={"token": tok, "match_id": "match_draw", "allies_score": 2, "axis_score": 2})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_result" and "draw" in r.json()["detail"], r.text
+    out = await ok(await client.get(f"{API}/{tid}/matches/{m['id']}/outcome"))
+    assert out["status"] == "ready" and "draw" in out["note"] and out["evidence"][0]["game"] == [2, 2]
     audit = (await ok(await client.get(f"{API}/{tid}/audit", params={"match_id": m["id"]})))["entries"]
     assert audit[-1]["action"] == "telemetry_rejected"
     body = await ok(await client.post("/api/v1/ingest/match-result", headers={"X-Server-Token": stoken},
@@ -168,7 +172,11 @@ async def test_webhook_failures_and_admin(client, org, app):
     assert (await client.post(f"{API}/{tid}/webhooks", json={"url": "ftp://x"}, headers=org)).status_code == 422
     async with Receiver(fail_first=0) as rx:
         gone = rx.url.replace("/hook", "/missing")              # the receiver answers 404 there: no retry
-        hook = await ok(await client.post(f"{API}/{tid}/webhooks", json={"url": gone, "secret": "s"}, headers=org), 201)
+        r = await client.post(f"{API}/{tid}/webhooks", json={"url": gone, "secret": "s"}, headers=org)
+        assert r.status_code == 422                               # not a Standard Webhooks secret
+        secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+        hook = await ok(await client.post(f"{API}/{tid}/webhooks", json={"url": gone, "secret": secret},
+                                          headers=org), 201)
         good = await ok(await client.post(f"{API}/{tid}/webhooks", json={"url": rx.url}, headers=org), 201)
         await ok(await client.put(f"{API}/{tid}/event", json={}, headers=org))
         await webhooks.wait_idle(app)
@@ -176,7 +184,7 @@ async def test_webhook_failures_and_admin(client, org, app):
         failed = listed[hook["id"]]["deliveries"][0]
         assert failed["status"] == "failed" and failed["attempts"] == 1 and failed["response_status"] == 404
         assert listed[good["id"]]["deliveries"][0]["status"] == "delivered"
-        assert [d["event"] for d in rx.delivered()] == ["tournament.configure_event"]
+        assert [d["type"] for d in rx.delivered()] == ["tournament.event_updated"]
     assert (await client.delete(f"{API}/{tid}/webhooks/{hook['id']}", headers=org)).status_code == 204
     assert (await client.delete(f"{API}/{tid}/webhooks/{hook['id']}", headers=org)).status_code == 404
     assert (await client.get(f"{API}/{tid}/odds")).status_code == 422     # not started

@@ -15,10 +15,24 @@ round j+1; grand final rounds 1 (and 2 for the reset). With n real entrants a si
 plays n-1 real matches; a double elimination 2n-2 (simple, or double without reset), 2n-1 (with
 reset) or 2n-3 (``grand_final: none``).
 
-Drops into the losers' bracket are crossed: for every drop round the ordering (``reverse``,
-``half_shift``, ``reverse_half_shift``, ``pair_flip``, ``natural``, first best wins) is chosen that
-minimises how many first-round blocks the dropping player shares with the losers'-bracket side it
-meets, which is how rematches of the winners' bracket are pushed as late as the bracket allows.
+Drops into the losers' bracket (``drop_ordering``). A losers' round that takes players from the
+winners' bracket takes them in an order: one of the named orderings of ``seeding`` applied to that
+winners' round's losers, as brackets-manager.js does (its ``seedOrdering[1:]``): the first for the
+losers of winners' round 1 (paired in that order in losers' round 1), then one per later winners'
+round (its losers meet the losers'-bracket survivors in that order). The setting is a list of names
+(missing ones: ``natural``) or a preset:
+
+  * ``fragstats`` (default): for each entrant count up to 64 (byes included), the orderings with the
+    fewest *early rematches* -- two players meeting again in the losers' bracket before its final --
+    that drop orderings allow, counted as the expected number when every match is a coin toss (a
+    pair that can meet again counts with the chance that it does); with favourites winning there
+    are none at all. Found by search: exhaustive over every permutation of every drop round up to
+    32 entrants, the best named orderings or hill climbing above (``tests/test_tournament_drops.py``
+    checks it against the search). Larger brackets use ``block_overlap``.
+  * ``brackets_manager``: brackets-manager.js's ``defaultMinorOrdering`` by size (4 to 64).
+  * ``block_overlap``: the rule of Tournaments I and II: for each drop round the named ordering
+    whose droppers share the fewest first-round blocks with the side they meet (kept so that older
+    exports replay as they were built).
 """
 
 from __future__ import annotations
@@ -27,7 +41,32 @@ from .model import Link, Match, Opponent, Settings
 from .progress import fresh_games
 from .seeding import ORDERINGS, first_round, next_power_of_two
 
-DROP_ORDERINGS = ("reverse", "half_shift", "reverse_half_shift", "pair_flip", "natural")
+BLOCK_OVERLAP_CANDIDATES = ("reverse", "half_shift", "reverse_half_shift", "pair_flip", "natural")
+
+# The orderings of the losers of winners' round 1, 2, ... (see the module docstring), by entrant count
+# for `fragstats` (found by search: expected early rematches under coin tosses; one count, 20, needs
+# orderings no named one gives, so they are written as permutations) and by bracket size for
+# `brackets_manager` (`defaultMinorOrdering` of brackets-manager.js, src/ordering.ts, whose first entry
+# orders the losers of winners' round 1).
+Orderings = list[str] | list[list[int]]
+DEFAULT_DROP_ORDERINGS: list[tuple[range, Orderings]] = [
+    (range(3, 5), ["natural", "natural"]),
+    (range(5, 9), ["natural", "half_shift", "natural"]),
+    (range(9, 17), ["natural", "half_shift", "natural", "natural"]),
+    (range(17, 20), ["natural", "half_shift", "pair_flip", "half_shift", "natural"]),
+    (range(20, 21), [list(range(16)), [2, 1, 0, 3, 6, 5, 4, 7], [2, 3, 0, 1], [0, 1], [0]]),
+    (range(21, 23), ["natural", "half_shift", "pair_flip", "half_shift", "natural"]),
+    (range(23, 33), ["natural", "reverse_half_shift", "half_shift", "natural", "natural"]),
+    (range(33, 65), ["natural", "half_shift", "reverse", "pair_flip", "half_shift", "natural"]),
+]
+BRACKETS_MANAGER_DROPS: dict[int, list[str]] = {
+    4: ["natural", "reverse"],
+    8: ["natural", "reverse", "natural"],
+    16: ["natural", "reverse_half_shift", "reverse", "natural"],
+    32: ["natural", "reverse", "half_shift", "natural", "natural"],
+    64: ["natural", "reverse", "half_shift", "reverse", "natural", "natural"],
+}
+DROP_PRESET_NAMES = ("fragstats", "brackets_manager", "block_overlap")
 
 
 class _Builder:
@@ -83,10 +122,33 @@ def build_single(entrants: list[int], settings: Settings, first_id: int = 0,
     return b.matches
 
 
-def _drop_ordering(lb_origins: list[set[int]], wb_blocks: list[set[int]]) -> list[int]:
-    """Indices of the winners' matches dropping into each losers' match (see module docstring)."""
+def drop_orders(setting: str | list[str], entrants: int) -> list[list[int]] | None:
+    """For each winners' round, the order its losers drop in: ``order[i]`` is the index of the
+    winners' match whose loser takes drop slot ``i`` (see the module docstring). None for
+    ``block_overlap``, chosen round by round as the bracket is built (also beyond 64 entrants for
+    ``fragstats``, beyond brackets-manager's table for ``brackets_manager``)."""
+    size = next_power_of_two(entrants)
+    k = size.bit_length() - 1
+    found: Orderings | None
+    if isinstance(setting, list):
+        found = setting
+    elif setting == "fragstats":
+        found = next((orders for counts, orders in DEFAULT_DROP_ORDERINGS if entrants in counts), None)
+    else:
+        found = BRACKETS_MANAGER_DROPS.get(size) if setting == "brackets_manager" else None
+    if found is None:
+        return None
+    out = []
+    for j in range(k):
+        order = found[j] if j < len(found) else "natural"
+        out.append(list(order) if isinstance(order, list) else ORDERINGS[order](list(range(size >> (j + 1)))))
+    return out
+
+
+def _block_overlap(lb_origins: list[set[int]], wb_blocks: list[set[int]]) -> list[int]:
+    """Indices of the winners' matches dropping into each losers' match (``block_overlap``)."""
     best: tuple[int, list[int]] | None = None
-    for name in DROP_ORDERINGS:
+    for name in BLOCK_OVERLAP_CANDIDATES:
         order = ORDERINGS[name](list(range(len(wb_blocks))))
         overlap = sum(len(lb_origins[i] & wb_blocks[w]) for i, w in enumerate(order))
         if best is None or overlap < best[0]:
@@ -103,16 +165,18 @@ def build_double(entrants: list[int], settings: Settings, first_id: int = 0) -> 
     # First-round blocks: which round-1 matches a winners' match draws its players from.
     blocks = [[set(range(i * 2**r, (i + 1) * 2**r)) for i in range(len(wb[r]))] for r in range(k)]
     lb_final: Match | None = None
+    orders = drop_orders(settings.drop_ordering, len(entrants))
     if k >= 2:
         prev = [b.new("losers", 1, i + 1) for i in range(len(wb[0]) // 2)]
-        origins = [blocks[0][2 * i] | blocks[0][2 * i + 1] for i in range(len(prev))]
-        for i, m in enumerate(wb[0]):
-            m.loser_to = Link(prev[i // 2].id, 1 + i % 2)
+        first = orders[0] if orders else list(range(len(wb[0])))
+        origins = [blocks[0][first[2 * i]] | blocks[0][first[2 * i + 1]] for i in range(len(prev))]
+        for pos, w in enumerate(first):
+            wb[0][w].loser_to = Link(prev[pos // 2].id, 1 + pos % 2)
         lb_round = 1
         for j in range(1, k):
             lb_round += 1
             major = [b.new("losers", lb_round, i + 1) for i in range(len(prev))]
-            order = _drop_ordering(origins, blocks[j])
+            order = orders[j] if orders else _block_overlap(origins, blocks[j])
             for i, m in enumerate(prev):
                 m.winner_to = Link(major[i].id, 1)
                 wb[j][order[i]].loser_to = Link(major[i].id, 2)

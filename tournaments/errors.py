@@ -1,8 +1,16 @@
-"""Errors raised by the bracket engine; each carries the HTTP status the API layer should answer with."""
+"""Errors of the tournaments package, each carrying the HTTP status it is answered with.
+
+They are `fragstats.errors.StatusError`s: the pure rules raise them without knowing about HTTP, and
+the app's one handler answers `{"error": code, "detail": message}` with the class's `http_status`;
+the code is the class name in snake_case (`MatchNotReady` -> `match_not_ready`). This module is the
+one place where a tournament error maps to a status.
+"""
+
+from fragstats.errors import StatusError
 
 
-class TournamentError(Exception):
-    """Base class; ``http_status`` is what the API layer maps the error to."""
+class TournamentError(StatusError):
+    """Base class of the package's errors (400 unless a subclass says otherwise)."""
 
     http_status = 400
 
@@ -19,10 +27,20 @@ class InvalidResult(TournamentError):
     http_status = 422
 
 
+class InvalidTime(InvalidSettings):
+    """A time or zone that cannot be (unknown zone, malformed time, a local time skipped by DST) (422)."""
+
+
 class NotFound(TournamentError):
-    """A match or participant id that is not part of the tournament (404)."""
+    """A tournament, match, participant or registration id that does not exist (404)."""
 
     http_status = 404
+
+
+class WrongServer(TournamentError):
+    """A match token used by a game server it was not issued for (403)."""
+
+    http_status = 403
 
 
 class MatchNotReady(TournamentError):

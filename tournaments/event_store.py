@@ -55,12 +55,37 @@ async def registrations(conn: asyncpg.Connection | asyncpg.Pool, tournament_id: 
 
 async def insert(conn: asyncpg.Connection, tournament_id: int, *, name: str, tag: str | None, seed: int | None,
                  members: list[Member], status: str, token: str, at: dt.datetime) -> Registration:
-    """A new registration; raises ``asyncpg.UniqueViolationError`` when the name is taken."""
+    """A new registration with the tournament's next entrant id (1, 2, ...; never given out twice,
+    ``tournaments.last_entrant_id``); raises ``asyncpg.UniqueViolationError`` when the name is taken.
+    Call inside the tournament's locked write."""
     row = await conn.fetchrow(
-        "INSERT INTO tournament_registrations (tournament_id, name, tag, seed, members, status, queued_at,"
-        f" token_hash, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $7) RETURNING {_REG}",
+        "WITH n AS (UPDATE tournaments SET last_entrant_id = last_entrant_id + 1 WHERE id = $1"
+        " RETURNING last_entrant_id)"
+        " INSERT INTO tournament_registrations (tournament_id, id, name, tag, seed, members, status, queued_at,"
+        " token_hash, created_at) SELECT $1, n.last_entrant_id, $2, $3, $4, $5::jsonb, $6, $7, $8, $7 FROM n"
+        f" RETURNING {_REG}",
         tournament_id, name, tag, seed, _encode(members).decode(), status, at, token_hash(token))
     return _reg(row)
+
+
+async def delete(conn: asyncpg.Connection, tournament_id: int, registration_id: int) -> None:
+    """Remove a registration (its id is not given out again)."""
+    await conn.execute("DELETE FROM tournament_registrations WHERE tournament_id = $1 AND id = $2",
+                       tournament_id, registration_id)
+
+
+async def set_seeds(conn: asyncpg.Connection, tournament_id: int, seeds: dict[int, int | None]) -> None:
+    """Set the organiser's seed of each registration id in ``seeds`` (None: unseeded)."""
+    if seeds:
+        await conn.executemany("UPDATE tournament_registrations SET seed = $3 WHERE tournament_id = $1 AND id = $2",
+                               [(tournament_id, rid, seed) for rid, seed in seeds.items()])
+
+
+async def rename(conn: asyncpg.Connection, tournament_id: int, registration_id: int, name: str,
+                 tag: str | None) -> None:
+    """Change a registration's name and tag; raises ``asyncpg.UniqueViolationError`` when the name is taken."""
+    await conn.execute("UPDATE tournament_registrations SET name = $3, tag = $4 WHERE tournament_id = $1 AND id = $2",
+                       tournament_id, registration_id, name, tag)
 
 
 async def by_token(conn: asyncpg.Connection | asyncpg.Pool, tournament_id: int, token: str) -> Registration | None:
@@ -92,3 +117,8 @@ async def set_checkin(conn: asyncpg.Connection, tournament_id: int, registration
     """Record (or with None clear) a check-in."""
     await conn.execute("UPDATE tournament_registrations SET checked_in_at = $3 WHERE tournament_id = $1 AND id = $2",
                        tournament_id, registration_id, at)
+
+
+async def config(conn: asyncpg.Connection | asyncpg.Pool, tournament_id: int) -> EventConfig:
+    """The event config, or the defaults when the organiser never set one."""
+    return await get_config(conn, tournament_id) or EventConfig()

@@ -87,6 +87,8 @@ def rebuild(doc: dict, *, actor: str, at) -> Tournament:
     if doc.get("format_version") != FORMAT_VERSION:
         raise InvalidSettings(f"format_version must be {FORMAT_VERSION}")
     settings = dict(doc.get("settings") or {})
+    if doc.get("format") == "double_elimination":
+        settings.setdefault("drop_ordering", "block_overlap")  # exported before drop orderings were a setting
     t = lifecycle.new_tournament(doc.get("format", ""), {})
     allowed = lifecycle.SETTINGS_BY_FORMAT[t.format]
     t = lifecycle.new_tournament(t.format, {k: v for k, v in settings.items() if k in allowed and v is not None})

@@ -4,7 +4,7 @@ Settings per format (unknown keys, and keys a format does not use, raise ``Inval
 
   ================== ==========================================================================
   single_elimination best_of, seed_ordering, third_place
-  double_elimination best_of, seed_ordering, grand_final
+  double_elimination best_of, seed_ordering, grand_final, drop_ordering
   round_robin        best_of, cycles, points, tiebreaks, groups, group_distribution,
                      advance_per_group, third_place (playoff)
   swiss              best_of, rounds, points, tiebreaks
@@ -27,13 +27,14 @@ from .audit import diff
 from .errors import InvalidSettings, StageError
 from .model import FORMATS, AuditEntry, Participant, Settings, Tournament, clone, effective_seeds, ranked_participants
 from .progress import settle
+from .elimination import DROP_PRESET_NAMES
 from .seeding import ORDERINGS
 from .standings import check_tiebreaks
 
 COMMON = {"best_of"}
 SETTINGS_BY_FORMAT: dict[str, set[str]] = {
     "single_elimination": COMMON | {"seed_ordering", "third_place"},
-    "double_elimination": COMMON | {"seed_ordering", "grand_final"},
+    "double_elimination": COMMON | {"seed_ordering", "grand_final", "drop_ordering"},
     "round_robin": COMMON | {"cycles", "points", "tiebreaks", "groups", "group_distribution",
                              "advance_per_group", "third_place"},
     "swiss": COMMON | {"rounds", "points", "tiebreaks"},
@@ -62,6 +63,12 @@ def make_settings(format: str, raw: dict[str, Any] | None) -> Settings:
         raise InvalidSettings("decider_best_of must be 1, 3 or 5")
     if s.seed_ordering not in ORDERINGS:
         raise InvalidSettings(f"unknown seed_ordering {s.seed_ordering!r}; expected one of {sorted(ORDERINGS)}")
+    if isinstance(s.drop_ordering, str):
+        if s.drop_ordering not in DROP_PRESET_NAMES:
+            raise InvalidSettings(f"unknown drop_ordering {s.drop_ordering!r}; expected one of {list(DROP_PRESET_NAMES)}"
+                                  " or a list of orderings")
+    elif not 1 <= len(s.drop_ordering) <= 16 or any(o not in ORDERINGS for o in s.drop_ordering):
+        raise InvalidSettings(f"drop_ordering must list 1..16 orderings of {sorted(ORDERINGS)}")
     if s.cycles not in (1, 2):
         raise InvalidSettings("cycles must be 1 or 2")
     if s.groups < 1 or s.advance_per_group < 0:

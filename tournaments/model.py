@@ -41,6 +41,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
 
     best_of: int = 1
     seed_ordering: str = "inner_outer"
+    drop_ordering: str | list[str] = "fragstats"
     third_place: bool = False
     grand_final: Literal["none", "simple", "double"] = "double"
     cycles: int = 1
@@ -116,7 +117,8 @@ class Tournament(msgspec.Struct):
 
 
 class AuditEntry(msgspec.Struct):
-    """One change: who, when, what, and the record before and after (None when created/removed)."""
+    """One change: who, when, what, and the record before and after (None when created/removed).
+    ``forced``: part of a correction or reset that reset matches already started (``force``)."""
 
     actor: str
     at: dt.datetime
@@ -125,6 +127,7 @@ class AuditEntry(msgspec.Struct):
     participant_id: int | None
     before: dict | None
     after: dict | None
+    forced: bool = False
 
 
 class Standing(msgspec.Struct):

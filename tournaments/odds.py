@@ -9,9 +9,16 @@ matches still to play, from pairwise win probabilities (OpenSkill's ``predict_wi
   champion is the winner of the last final played (grand final, else the winners' bracket final).
 * Round robin (without a playoff): each run plays the remaining matches (no draws) and the champion
   has the most points, ties broken at random -- the configured tie-break chain is not simulated.
-* Swiss and group stages with a playoff are not simulated (``InvalidSettings``).
-Reach keys are ``"<bracket>:<round>"`` (e.g. ``"winners:3"``, ``"losers:2"``, ``"grand_final:1"``);
-probabilities are fractions of ``runs``.
+* Swiss (both kinds) and group stages with a playoff: each run plays the tournament on to its end
+  with the engine's own rules on a copy of the state -- Swiss rounds paired by ``swiss.add_round``
+  (score groups, or Valve's records), groups ranked by their tie-break chain and the playoff built
+  by ``groups.maybe_build_playoff`` -- every undecided match decided by the series probability
+  (no draws). The champion is first in the final standings (``standings.standings``; a shared first
+  place is split between those sharing it). ``valve_swiss`` has no single champion: ``win`` is the
+  chance to advance (``wins_to_advance`` wins), also reported as ``"swiss:advance"``.
+Reach keys are ``"<bracket>:<round>"`` (e.g. ``"winners:3"``, ``"losers:2"``, ``"grand_final:1"``,
+``"swiss:4"``, ``"group:3"``): the chance to play a match of that round; probabilities are fractions
+of ``runs``.
 """
 
 from __future__ import annotations
@@ -21,11 +28,20 @@ import random
 from collections import defaultdict
 from collections.abc import Callable
 
+from . import groups, standings, swiss
 from .errors import InvalidSettings
 from .groups import uses_groups
-from .model import Match, Tournament
+from .model import Match, Tournament, clone
+from .progress import advance, is_real
 
 WinProbability = Callable[[int, int], float]
+PLAYED_RUNS = 500
+"""Default runs where each run plays the engine's own rules (Swiss, groups): ~2 ms a run for 16 entrants."""
+
+
+def played(t: Tournament) -> bool:
+    """Whether odds for ``t`` play the engine's rules run by run (Swiss formats, group stages)."""
+    return t.format in ("swiss", "valve_swiss") or uses_groups(t)
 
 
 def series_probability(p: float, best_of: int) -> float:
@@ -115,17 +131,63 @@ def _round_robin_run(t: Tournament, p: WinProbability, rng: random.Random) -> tu
     return (rng.choice(leaders) if leaders else None), set()
 
 
+def _decide(t: Tournament, m: Match, winner_side: int) -> None:
+    """Decide ``m`` for ``winner_side`` with no score and send its players on (mutates ``t``)."""
+    for side, o in ((1, m.opponent1), (2, m.opponent2)):
+        if o is not None:
+            o.score, o.forfeit = None, False
+            o.result = "win" if side == winner_side else "loss"
+    for g in m.games:
+        if g.status == "pending":
+            g.status = "not_needed"
+    m.status = "completed"
+    advance(t, m)
+
+
+def _played_run(t: Tournament, p: WinProbability, rng: random.Random) -> tuple[dict[int, float], set[tuple[int, str]]]:
+    """One run to the end by the engine's rules (Swiss, groups and playoff): (champion shares, reached)."""
+    t = clone(t)
+    while True:
+        todo = [m for m in t.matches if m.status in ("ready", "running") and is_real(m)]
+        if not todo:
+            if t.format in ("swiss", "valve_swiss") and not swiss.is_finished(t):
+                swiss.add_round(t)
+                continue
+            if uses_groups(t) and not groups.playoff_matches(t):
+                before = len(t.matches)
+                groups.maybe_build_playoff(t)
+                if len(t.matches) > before:
+                    continue
+            break
+        for m in todo:
+            a, b = _pid(m, 1), _pid(m, 2)
+            assert a is not None and b is not None
+            _decide(t, m, 1 if rng.random() < series_probability(p(a, b), m.best_of) else 2)
+        if uses_groups(t):
+            groups.maybe_build_playoff(t)
+    reached = {(pid, f"{m.bracket}:{m.round}") for m in t.matches if is_real(m) or m.status == "completed"
+               for pid in (_pid(m, 1), _pid(m, 2)) if pid is not None}
+    if t.format == "valve_swiss":
+        recs = standings.records(t, swiss.swiss_matches(t))
+        top = [pid for pid, r in recs.items() if r.wins >= t.settings.wins_to_advance]
+        reached |= {(pid, "swiss:advance") for pid in top}
+        return {pid: 1.0 for pid in top}, reached
+    top = [row.participant_id for row in standings.standings(t) if row.place.split("-")[0] == "1"]
+    return {pid: 1 / len(top) for pid in top}, reached
+
+
 def simulate(t: Tournament, p: WinProbability, *, runs: int = 2000, seed: int = 0) -> dict[int, dict]:
     """participant id -> ``{"win": probability, "reach": {"<bracket>:<round>": probability}}``.
 
     ``p(a, b)`` is the chance that ``a`` beats ``b`` in one game. Raises ``InvalidSettings`` (422)
-    for Swiss formats and group stages, and before the start (no matches yet).
+    before the start (no matches yet).
     """
     if not t.matches:
         raise InvalidSettings("odds need a started bracket")
-    if t.format in ("swiss", "valve_swiss") or uses_groups(t):
-        raise InvalidSettings("odds are computed for elimination and round robin brackets only")
-    run = _round_robin_run if t.format == "round_robin" else _elimination_run
+    if played(t):
+        run = _played_run
+    else:
+        run = _round_robin_run if t.format == "round_robin" else _elimination_run
     cache: dict[tuple[int, int], float] = {}
 
     def cached(a: int, b: int) -> float:
@@ -135,11 +197,14 @@ def simulate(t: Tournament, p: WinProbability, *, runs: int = 2000, seed: int = 
         return cache[(a, b)]
 
     rng = random.Random(seed)
-    wins: dict[int, int] = defaultdict(int)
+    wins: dict[int, float] = defaultdict(float)
     reach: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for _ in range(runs):
         champion, reached = run(t, cached, rng)
-        if champion is not None:
+        if isinstance(champion, dict):
+            for pid, share in champion.items():
+                wins[pid] += share
+        elif champion is not None:
             wins[champion] += 1
         for pid, key in reached:
             reach[pid][key] += 1

@@ -6,7 +6,9 @@ token) or ``organiser``. Rules (chosen here, in the spirit of the usual "report,
 dispute" flow of community ladders):
 
   * Claims are compared by their *series*: a best-of-1's game score, else games won per side, or
-    the forfeiting side. An undecided telemetry claim (a best-of-3 after one map) is not compared.
+    the forfeiting side; a claim that names only the winner (no score) is compared by its winner,
+    and so is every claim when one of them names only a winner. An undecided telemetry claim (a
+    best-of-3 after one map) is not compared.
   * All decided claims agree -> the result stands, and its provenance is ``telemetry`` (only the
     game server said so), ``reported`` (one captain only) or ``confirmed`` (two or more sources:
     both captains, or a captain and the telemetry). The first claim is applied to the bracket at
@@ -27,19 +29,22 @@ import datetime as dt
 
 import msgspec
 
-from . import lifecycle, results
-from .errors import InvalidResult, NotFound
+from . import results
+from .errors import MatchNotReady, NotFound
 from .model import AuditEntry, Match, Tournament
+from .progress import is_real
 
 
 class Claim(msgspec.Struct, omit_defaults=True):
-    """One source's account; exactly one of ``scores``, ``games``, ``forfeit`` (side giving up)."""
+    """One source's account: at most one of ``scores``, ``games``, ``forfeit`` (side giving up), and
+    ``winner`` (1 or 2) alone or checked against them (``results.report_result``)."""
 
     by: str
     at: str
     scores: list[int] | None = None
     games: list[list[int]] | None = None
     forfeit: int | None = None
+    winner: int | None = None
 
 
 class Outcome(msgspec.Struct):
@@ -57,6 +62,8 @@ def series(c: Claim, best_of: int) -> tuple | None:
     """The comparable result of a claim, or None while it decides nothing (too few games)."""
     if c.forfeit is not None:
         return ("forfeit", c.forfeit)
+    if c.scores is None and c.games is None:
+        return ("winner", c.winner) if c.winner is not None else None
     need = best_of // 2 + 1
     if c.games is not None:
         if best_of == 1:
@@ -70,12 +77,30 @@ def series(c: Claim, best_of: int) -> tuple | None:
     return None
 
 
+def winner_of(s: tuple) -> int | None:
+    """The winning side (1, 2, or None for a draw) of a ``series`` value."""
+    if s[0] == "forfeit":
+        return 3 - s[1]
+    if s[0] == "winner":
+        return s[1]
+    return 1 if s[0] > s[1] else 2 if s[1] > s[0] else None
+
+
+def same_result(a: tuple, b: tuple) -> bool:
+    """Whether two ``series`` values agree: by winner when either names only a winner, else as a whole."""
+    if "winner" in (a[0], b[0]):
+        return winner_of(a) == winner_of(b)
+    return a == b
+
+
 def match_series(m: Match) -> tuple | None:
     """The bracket's current result of ``m`` in the same form (None when not completed)."""
     if m.status != "completed" or m.opponent1 is None or m.opponent2 is None:
         return None
     if m.opponent1.forfeit or m.opponent2.forfeit:
         return ("forfeit", 1 if m.opponent1.forfeit else 2)
+    if m.opponent1.score is None or m.opponent2.score is None:
+        return ("winner", 1 if m.opponent1.result == "win" else 2) if m.opponent1.result != "draw" else None
     return (m.opponent1.score, m.opponent2.score)
 
 
@@ -85,7 +110,8 @@ def reconcile(claims: dict[str, Claim], best_of: int) -> tuple[str | None, bool]
         return "organiser", False
     decided = {k: series(c, best_of) for k, c in claims.items()}
     decided = {k: s for k, s in decided.items() if s is not None}
-    if len(set(decided.values())) > 1:
+    values = list(decided.values())
+    if any(not same_result(a, b) for a in values for b in values):
         return None, True
     if not claims:
         return None, False
@@ -107,6 +133,8 @@ def add_claim(t: Tournament, o: Outcome, source: str, claim: Claim, *, actor: st
     m = next((x for x in t.matches if x.id == o.match_id), None)
     if m is None:
         raise NotFound(f"match {o.match_id} does not exist in this tournament")
+    if m.status not in ("ready", "running", "completed") or not is_real(m):
+        raise MatchNotReady(f"match {m.id} is {m.status}; a result needs both opponents known")
     claims = {**o.claims, source: claim}
     before = {"provenance": o.provenance, "dispute": o.dispute}
     entries: list[AuditEntry] = []
@@ -122,17 +150,13 @@ def add_claim(t: Tournament, o: Outcome, source: str, claim: Claim, *, actor: st
         provenance = o.provenance
     else:
         dispute = "resolved" if o.dispute != "none" else "none"
-        wanted = series(claim, m.best_of)
-        if source == "organiser" or (wanted is not None and wanted != match_series(m)) or \
-                (wanted is None and m.status in ("ready", "running")):
-            was = lifecycle.status(t)
+        wanted, current = series(claim, m.best_of), match_series(m)
+        if source == "organiser" or (wanted is not None and (current is None or not same_result(wanted, current))) \
+                or (wanted is None and m.status in ("ready", "running")):
             new_t, engine_entries = results.report_result(
-                t, o.match_id, scores=claim.scores, games=claim.games, forfeit=claim.forfeit,
+                t, o.match_id, scores=claim.scores, games=claim.games, forfeit=claim.forfeit, winner=claim.winner,
                 force=force, actor=actor, at=at)
             entries += engine_entries
-            if was != "completed" and lifecycle.status(new_t) == "completed":
-                entries.append(AuditEntry(actor=actor, at=at, action="complete", match_id=None,
-                                          participant_id=None, before={"status": was}, after={"status": "completed"}))
     new_o = msgspec.structs.replace(o, claims=claims, provenance=provenance, dispute=dispute, note=None)
     after = {"provenance": new_o.provenance, "dispute": new_o.dispute, "source": source,
              "claim": msgspec.to_builtins(claim)}
@@ -141,12 +165,6 @@ def add_claim(t: Tournament, o: Outcome, source: str, claim: Claim, *, actor: st
     entries.append(AuditEntry(actor=actor, at=at, action=action, match_id=o.match_id, participant_id=None,
                               before=before, after=after))
     return new_t, new_o, entries
-
-
-def check_claim(scores: list[int] | None, games: list[list[int]] | None, forfeit: int | None) -> None:
-    """Raises ``InvalidResult`` unless exactly one of the three is given."""
-    if sum(x is not None for x in (scores, games, forfeit)) != 1:
-        raise InvalidResult("give exactly one of scores, games or forfeit")
 
 
 # --- storage -----------------------------------------------------------------------------------
@@ -185,13 +203,38 @@ async def save(conn, tournament_id: int, o: Outcome, at: dt.datetime) -> None:
         o.note, at)
 
 
+async def clear(conn, tournament_id: int, match_id: int) -> None:
+    """Forget the claims, provenance, dispute and note of a match whose result was taken back (its
+    telemetry evidence stays)."""
+    await conn.execute("UPDATE tournament_match_outcomes SET claims = '{}', provenance = NULL, dispute = 'none',"
+                       " note = NULL WHERE tournament_id = $1 AND match_id = $2", tournament_id, match_id)
+
+
+def telemetry_match_of(evidence: dict) -> str:
+    """The telemetry match id (the stats API's `match_id` string) of one piece of evidence; rows
+    stored before the two ids were named apart keep it under `match_id`."""
+    return evidence.get("telemetry_match_id") or evidence.get("match_id", "")
+
+
+def evidence_json(evidence: dict) -> dict:
+    """One piece of evidence as the API shows it: `telemetry_match_id` names the game's match (a
+    string of the stats API), never to be confused with the bracket's integer `match_id`;
+    `match_id` is kept beside it, the same string, for clients written before (deprecated)."""
+    out = {k: v for k, v in evidence.items() if k not in ("match_id", "telemetry_match_id")}
+    telemetry = telemetry_match_of(evidence)
+    return {"server_id": out.pop("server_id", None), "telemetry_match_id": telemetry, **out, "match_id": telemetry}
+
+
 def outcome_json(o: Outcome | None, m: Match) -> dict:
-    """``{"match_id", "status", "provenance": "telemetry"|"reported"|"confirmed"|"organiser"|null,
-    "dispute": "none"|"open"|"resolved", "claims": {source: {"by", "at", "scores"|"games"|"forfeit"}},
-    "evidence": [{"server_id", "match_id", "url", "game"}], "note"}``."""
+    """``{"match_id": the bracket match (int), "status", "provenance":
+    "telemetry"|"reported"|"confirmed"|"organiser"|null, "dispute": "none"|"open"|"resolved",
+    "claims": {source: {"by", "at", "scores"|"games"|"forfeit"}}, "evidence": [{"server_id",
+    "telemetry_match_id": the game's match (str), "url", "game", "match_id": deprecated copy of
+    telemetry_match_id}], "note"}``."""
     o = o or Outcome(match_id=m.id)
     provenance = o.provenance
     if provenance is None and m.status == "completed" and not o.claims:
         provenance = "organiser"
     return {"match_id": m.id, "status": m.status, "provenance": provenance, "dispute": o.dispute,
-            "claims": msgspec.to_builtins(o.claims), "evidence": o.evidence, "note": o.note}
+            "claims": msgspec.to_builtins(o.claims), "evidence": [evidence_json(e) for e in o.evidence],
+            "note": o.note}

@@ -19,7 +19,7 @@ from fragstats import web
 from fragstats.params import MAX_OFFSET, int_param, path_id
 from fragstats.web import page, render
 
-from . import standings, store
+from . import entrants, standings, store
 
 HERE = Path(__file__).resolve().parent
 web.add_templates(HERE / "templates")
@@ -47,12 +47,20 @@ async def tournaments_page(request: Request) -> Response:
         "next_url": web.url("/tournaments", {"offset": offset + PAGE_SIZE}) if offset + PAGE_SIZE < total else None})
 
 
+def shown(m) -> bool:
+    """Whether the bracket page shows match ``m``: not a grand-final reset that will not be played
+    (the winners' champion won the first final), which would read as a card of two "to be decided"."""
+    return not (m.bracket == "grand_final" and m.round == 2 and m.status == "not_needed")
+
+
 def bracket_view(t) -> list[dict]:
     """The matches of a tournament state as `[{"title", "rounds": [{"round", "matches": [...]}]}]`: one
-    section per bracket (and group), rounds as columns, matches in number order."""
+    section per bracket (and group), rounds as columns, matches in number order; a grand-final reset
+    that is not needed is left out (`shown`)."""
     sections: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
     for m in sorted(t.matches, key=lambda m: (m.round, m.number, m.id)):
-        sections[(m.bracket, m.group)][m.round].append(m)
+        if shown(m):
+            sections[(m.bracket, m.group)][m.round].append(m)
     order = list(BRACKET_TITLES)
     out = []
     for (bracket, group), rounds in sorted(sections.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1] or 0)):
@@ -68,11 +76,13 @@ async def tournament_page(request: Request) -> Response:
     """`GET /tournaments/{tournament_id}`: bracket (every match by bracket and round) and standings, from
     the same store and engine functions as `GET /api/v1/tournaments/{id}` and `.../standings`; 404."""
     tid = path_id(request.path_params, "tournament_id")
-    meta, t = await store.load(request.app.state.engines.pg, tid)
+    pg = request.app.state.engines.pg
+    meta, t = await store.load(pg, tid)
     table = await asyncio.to_thread(standings.standings, t)
-    people = {p.id: p for p in t.participants}
+    entered = await entrants.participants(pg, tid, t)  # before the start: the entrants with a place
+    people = {p.id: p for p in entered}
     return render(request, "tournament.html", {"meta": meta, "t": t, "people": people, "standings": table,
-                                               "sections": bracket_view(t)})
+                                               "entrants": entered, "sections": bracket_view(t)})
 
 
 routes = [

@@ -11,6 +11,8 @@ check in). Rules chosen:
     closes, registered entrants who did not check in become ``no_show`` and the freed places go to
     checked-in waitlisted entrants, in order. After that, only checked-in entrants are promoted.
   * ``capacity`` None means no limit (nobody is ever waitlisted).
+  * Sign-up is closed unless the organiser opens it (``open_registration``), optionally for a window
+    ``[registration_opens_at, registration_closes_at)``; the organiser may always register entrants.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class EventConfig(msgspec.Struct):
     roster_max: int = 1
     substitutes: int = 0
     approval: bool = False
-    open_registration: bool = True
+    open_registration: bool = False
     starts_at: dt.datetime | None = None
     timezone: str = "UTC"
     checkin_minutes: int = 0
@@ -54,6 +56,8 @@ class EventConfig(msgspec.Struct):
     seeding: str | None = None
     random_seed: int | None = None
     launched_at: dt.datetime | None = None
+    registration_opens_at: dt.datetime | None = None
+    registration_closes_at: dt.datetime | None = None
 
 
 class Registration(msgspec.Struct):
@@ -87,6 +91,20 @@ def check_config(cfg: EventConfig) -> None:
         raise InvalidSettings("a check-in window needs starts_at")
     if cfg.round_minutes is not None and not 1 <= cfg.round_minutes <= 24 * 60:
         raise InvalidSettings("round_minutes must be 1..1440")
+    if (cfg.registration_opens_at is not None and cfg.registration_closes_at is not None
+            and cfg.registration_closes_at <= cfg.registration_opens_at):
+        raise InvalidSettings("registration must close after it opens")
+
+
+def registration_window(cfg: EventConfig, now: dt.datetime) -> str | None:
+    """None while the public may sign up at ``now``, else why not (closed, not open yet, over)."""
+    if not cfg.open_registration:
+        return "registration is closed to the public; the organiser registers entrants"
+    if cfg.registration_opens_at is not None and now < cfg.registration_opens_at:
+        return f"registration opens at {cfg.registration_opens_at.isoformat()}"
+    if cfg.registration_closes_at is not None and now >= cfg.registration_closes_at:
+        return f"registration closed at {cfg.registration_closes_at.isoformat()}"
+    return None
 
 
 def check_roster(cfg: EventConfig, members: list[Member]) -> None:
@@ -148,3 +166,26 @@ def close_checkin(cfg: EventConfig, regs: list[Registration]) -> tuple[list[int]
 def entrants(regs: list[Registration]) -> list[Registration]:
     """Those who enter the bracket: registered, in order of registration."""
     return _ordered(regs, "registered")
+
+
+def seed_order(regs: list[Registration]) -> list[Registration]:
+    """Entrants with a place (``registered``) in seed order: the organiser's seeds ascending, then
+    the unseeded in order of registration -- the order ``seeds.assign`` gives with ``manual``."""
+    return sorted(entrants(regs), key=lambda r: (r.seed is None, r.seed or 0))
+
+
+def reseed(regs: list[Registration], registration_id: int, seed: int) -> dict[int, int]:
+    """Challonge's rule for moving one entrant: ``registration_id`` (registered) takes seed ``seed``
+    (1..n) and the others keep their order around it. Returns the new seed of every registered
+    entrant (all explicit, 1..n). Raises ``InvalidSettings`` (422) for a seed outside 1..n."""
+    order = [r.id for r in seed_order(regs)]
+    if not 1 <= seed <= len(order):
+        raise InvalidSettings(f"seed must be 1..{len(order)} (the entrants with a place)")
+    order.remove(registration_id)
+    order.insert(seed - 1, registration_id)
+    return {rid: i + 1 for i, rid in enumerate(order)}
+
+
+def seed_taken(regs: list[Registration], seed: int | None, other_than: int | None = None) -> bool:
+    """Whether an active entrant other than ``other_than`` already holds the organiser's seed ``seed``."""
+    return seed is not None and any(r.seed == seed and r.status in ACTIVE and r.id != other_than for r in regs)

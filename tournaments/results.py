@@ -8,8 +8,10 @@ Result input (the API's ``{"scores": [a, b]}`` or ``{"games": [[a, b], ...]}``):
     reported after the decision is an error. Opponent scores then hold games won (best_of 1: the
     game's score).
   * ``forfeit``: 1 or 2, the side that forfeits; the other side wins, no scores.
-  * ``winner`` (optional, 1 or 2) is checked against the scores: the winner must be the side with
-    the higher score.
+  * ``winner`` (1 or 2) alone decides the match with no score (the score is unknown: a game server
+    that only says who won, an organiser told the result); given with scores or games it is checked
+    against them (the winner must be the side with the higher score), with a forfeit it must be
+    the other side.
 Draws are allowed only in ``round_robin`` (also groups) and ``swiss``; never in elimination
 brackets nor in ``valve_swiss``.
 
@@ -18,7 +20,10 @@ change only this match changes. If it does, everything the match fed is taken ba
 again (elimination: the following matches; Swiss: the later rounds, which are removed to be paired
 again; groups: the playoff, rebuilt when the groups are complete) -- refused with
 ``DownstreamStarted`` when one of those matches is running or completed, unless ``force=True``,
-which resets them.
+which resets them; the audit entries of such a correction say ``forced``.
+
+``reset_match`` takes a result back altogether (Challonge's "reopen"): the match is ``ready`` again,
+with the same rule for what it fed.
 
 Every operation returns ``(new_state, audit_entries)``: one entry per changed record with actor,
 time, before and after.
@@ -31,13 +36,14 @@ from typing import Any
 
 from . import groups, swiss
 from .audit import diff
-from .errors import DownstreamStarted, InvalidResult, MatchNotReady, NotFound
+from .errors import DownstreamStarted, InvalidResult, MatchNotReady, NotFound, StageError
 from .model import AuditEntry, Match, Tournament, clone
 from .progress import (STARTED, advance, clear_result, downstream, forfeit, is_real, refresh, settle, undo_outputs,
                        winner_loser)
 
 
-def _find(t: Tournament, match_id: int) -> Match:
+def find(t: Tournament, match_id: int) -> Match:
+    """The match ``match_id`` of ``t``; raises ``NotFound`` (404)."""
     for m in t.matches:
         if m.id == match_id:
             return m
@@ -69,10 +75,17 @@ def _side_with_more(a: int, b: int, draws: bool, what: str) -> int | None:
     return 1 if a > b else 2 if b > a else None
 
 
-def _outcome(t: Tournament, m: Match, scores: Any, games: Any, forfeit_side: int | None) -> _Outcome:
-    given = [x is not None for x in (scores, games, forfeit_side)]
-    if sum(given) != 1:
-        raise InvalidResult("give exactly one of scores, games or forfeit")
+def _outcome(t: Tournament, m: Match, scores: Any, games: Any, forfeit_side: int | None,
+             winner: int | None = None) -> _Outcome:
+    given = sum(x is not None for x in (scores, games, forfeit_side))
+    if given > 1:
+        raise InvalidResult("give at most one of scores, games or forfeit")
+    if winner is not None and winner not in (1, 2):
+        raise InvalidResult("winner must be 1 or 2 (the side that won)")
+    if given == 0:
+        if winner is None:
+            raise InvalidResult("give the winner, the scores, the games or the forfeiting side")
+        return _Outcome(None, None, winner, True)
     draws = draws_allowed(t, m)
     need = m.best_of // 2 + 1
     if forfeit_side is not None:
@@ -152,8 +165,9 @@ def _planned_flow(m: Match, out: _Outcome) -> tuple[int | None, ...] | None:
     return (sides[out.winner - 1].participant_id, sides[2 - out.winner].participant_id)  # type: ignore[union-attr]
 
 
-def _take_back(t: Tournament, m: Match, force: bool) -> None:
-    """Undo what ``m`` fed, refusing if something that started would change (see module docstring)."""
+def _take_back(t: Tournament, m: Match, force: bool) -> bool:
+    """Undo what ``m`` fed, refusing if something that started would change (see module docstring);
+    True when ``force`` reset started matches."""
     if m.bracket == "swiss":
         later = [x for x in swiss.swiss_matches(t) if x.round > m.round]
         affected = [x for x in later if is_real(x) and x.status in STARTED]
@@ -171,6 +185,25 @@ def _take_back(t: Tournament, m: Match, force: bool) -> None:
         groups.drop_playoff(t)
     else:
         undo_outputs(t, m)
+    return bool(affected)
+
+
+def _marked(entries: list[AuditEntry], forced: bool) -> list[AuditEntry]:
+    if forced:
+        for e in entries:
+            e.forced = True
+    return entries
+
+
+def check_result(t: Tournament, match_id: int, *, scores: Any = None, games: Any = None,
+                 forfeit: int | None = None, winner: int | None = None) -> None:
+    """Raises what ``report_result`` would for this result on this match's best-of and bracket
+    (``NotFound``, ``InvalidResult``), without applying it: a claim that is only recorded (it
+    disputes another) must be as valid as one that is applied."""
+    m = find(t, match_id)
+    out = _outcome(t, m, scores, games, forfeit, winner)
+    if winner is not None and (not out.decided or winner != out.winner):
+        raise InvalidResult(f"winner {winner} contradicts the scores: the winner must have the higher score")
 
 
 def report_result(t: Tournament, match_id: int, *, scores: Any = None, games: Any = None,
@@ -178,32 +211,54 @@ def report_result(t: Tournament, match_id: int, *, scores: Any = None, games: An
                   actor: str, at: dt.datetime) -> tuple[Tournament, list[AuditEntry]]:
     """Record (or correct) the result of match ``match_id`` and propagate it.
 
-    Raises ``NotFound`` (404); ``MatchNotReady`` (409) when the match is pending, not needed or has
-    a bye; ``InvalidResult`` (422) for impossible or contradictory scores or a forbidden draw;
-    ``DownstreamStarted`` (409) for a correction that would change started matches without ``force``.
+    ``winner`` alone decides the match without a score. Raises ``NotFound`` (404); ``MatchNotReady``
+    (409) when the match is pending, not needed or has a bye; ``InvalidResult`` (422) for impossible
+    or contradictory scores or a forbidden draw; ``DownstreamStarted`` (409) for a correction that
+    would change started matches without ``force`` (with it, the entries are marked ``forced``).
     """
     new = clone(t)
-    m = _find(new, match_id)
+    m = find(new, match_id)
     if m.status not in ("ready", "running", "completed") or not is_real(m):
         raise MatchNotReady(f"match {match_id} is {m.status}; a result needs both opponents known")
-    out = _outcome(new, m, scores, games, forfeit)
+    out = _outcome(new, m, scores, games, forfeit, winner)
     if winner is not None and (not out.decided or winner != out.winner):
         raise InvalidResult(f"winner {winner} contradicts the scores: the winner must have the higher score")
     before = _flow(m)
+    forced = False
     if m.status == "completed" and _planned_flow(m, out) != before:
-        _take_back(new, m, force)
+        forced = _take_back(new, m, force)
     _apply(m, out)
     if m.status == "completed" and _flow(m) != before:
         advance(new, m)
     if m.bracket == "group":
         groups.maybe_build_playoff(new)
-    return new, diff(t, new, actor=actor, at=at, action="report_result")
+    return new, _marked(diff(t, new, actor=actor, at=at, action="report_result"), forced)
+
+
+def reset_match(t: Tournament, match_id: int, *, force: bool = False, actor: str,
+                at: dt.datetime) -> tuple[Tournament, list[AuditEntry]]:
+    """Take the result of match ``match_id`` back: a completed or running match is ``ready`` again
+    with no score, and what it fed is taken back as for a correction (``DownstreamStarted`` 409 when
+    that would change started matches, unless ``force``; then the entries say ``forced``).
+
+    Raises ``NotFound`` (404); ``StageError`` (409) for a match with no result to take back.
+    """
+    new = clone(t)
+    m = find(new, match_id)
+    if m.status not in ("running", "completed") or not is_real(m):
+        raise StageError(f"match {match_id} is {m.status}; only a running or completed match can be reset")
+    forced = _take_back(new, m, force) if m.status == "completed" else False
+    clear_result(m)
+    m.status = "ready"
+    if m.bracket == "group":
+        groups.maybe_build_playoff(new)
+    return new, _marked(diff(t, new, actor=actor, at=at, action="reset_match"), forced)
 
 
 def start_match(t: Tournament, match_id: int, *, actor: str, at: dt.datetime) -> tuple[Tournament, list[AuditEntry]]:
     """Mark a ``ready`` match ``running`` (it has begun). Raises ``NotFound``, ``MatchNotReady``."""
     new = clone(t)
-    m = _find(new, match_id)
+    m = find(new, match_id)
     if m.status != "ready":
         raise MatchNotReady(f"match {match_id} is {m.status}, not ready")
     m.status = "running"

@@ -16,14 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import InvalidSettings
+from .errors import InvalidTime
 
 UTC = dt.timezone.utc
-
-
-class InvalidTime(InvalidSettings):
-    """A time or zone that cannot be (unknown zone, malformed time, a local time skipped by DST) (422)."""
-
 
 def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name`` (``Europe/Berlin``). Raises ``InvalidTime``."""

@@ -6,22 +6,26 @@ source of truth; participants and matches are also kept as normalized rows for q
 tournaments, synced from the audit entries of each operation (the engine computes those as the
 exact difference between two states, so every changed, created or removed record is in them).
 
-Writes go through `write()`: one transaction that locks the tournament row (`SELECT ... FOR
-UPDATE`), hands the decoded state to the caller, and saves the new state, the normalized rows and
-the audit entries together. Concurrent writers to one tournament therefore run one after the other.
+Writes go through a `Store` (`store.of(app)`): `write()` is one transaction that locks the tournament
+row (`SELECT ... FOR UPDATE`), hands the decoded state to the caller, and saves the new state, the
+normalized rows and the audit entries together. Concurrent writers to one tournament therefore run
+one after the other. After a transaction that appended audit entries commits, the store calls its
+`on_commit(tournament_id)` once (the app's: wake the webhook dispatcher), so no change waits for a
+later one to be delivered.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import msgspec
 
+from . import webhooks
 from .errors import NotFound
 from .lifecycle import SETTINGS_BY_FORMAT, status
 from .model import AuditEntry, Match, Tournament
@@ -66,10 +70,10 @@ def public_settings(t: Tournament) -> dict:
 async def _append_audit(conn: asyncpg.Connection, tournament_id: int, entries: list[AuditEntry]) -> None:
     if entries:
         await conn.executemany(
-            "INSERT INTO tournament_audit (tournament_id, at, actor, action, match_id, participant_id, before, after)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)",
-            [(tournament_id, e.at, e.actor, e.action, e.match_id, e.participant_id, _json(e.before), _json(e.after))
-             for e in entries])
+            "INSERT INTO tournament_audit (tournament_id, at, actor, action, match_id, participant_id, before, after,"
+            " forced) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9)",
+            [(tournament_id, e.at, e.actor, e.action, e.match_id, e.participant_id, _json(e.before), _json(e.after),
+              e.forced) for e in entries])
 
 
 def _match_row(tournament_id: int, m: Match) -> tuple:
@@ -109,9 +113,8 @@ async def _sync_rows(conn: asyncpg.Connection, tournament_id: int, t: Tournament
             [(tournament_id, p.id, p.name, p.seed, p.disqualified) for p in (people[i] for i in upsert_p)])
 
 
-async def create(pool: asyncpg.Pool, name: str, t: Tournament, owner_key_id: int | None, *,
-                 actor: str, at: dt.datetime) -> Meta:
-    """Insert a new tournament (state ``t``) and its ``create_tournament`` audit entry."""
+async def _create(pool: asyncpg.Pool, name: str, t: Tournament, owner_key_id: int | None, *,
+                  actor: str, at: dt.datetime) -> Meta:
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "INSERT INTO tournaments (name, format, settings, owner_key_id, status, state, created_at, updated_at)"
@@ -146,12 +149,12 @@ async def audit(pool: asyncpg.Pool, tournament_id: int, *, after_seq: int, limit
                 match_id: int | None = None, participant_id: int | None = None) -> list[dict]:
     """Audit entries of a tournament in order (``seq`` > ``after_seq``), as plain dicts."""
     rows = await pool.fetch(
-        "SELECT seq, at, actor, action, match_id, participant_id, before, after FROM tournament_audit"
+        "SELECT seq, at, actor, action, match_id, participant_id, before, after, forced FROM tournament_audit"
         " WHERE tournament_id = $1 AND seq > $2 AND ($3::int IS NULL OR match_id = $3)"
         " AND ($4::int IS NULL OR participant_id = $4) ORDER BY seq LIMIT $5",
         tournament_id, after_seq, match_id, participant_id, limit)
     return [{"seq": r["seq"], "at": r["at"].isoformat(), "actor": r["actor"], "action": r["action"],
-             "match_id": r["match_id"], "participant_id": r["participant_id"],
+             "match_id": r["match_id"], "participant_id": r["participant_id"], "forced": r["forced"],
              "before": _decode_any(r["before"]) if r["before"] is not None else None,
              "after": _decode_any(r["after"]) if r["after"] is not None else None} for r in rows]
 
@@ -168,9 +171,17 @@ class Writer:
 
     def __init__(self, conn: asyncpg.Connection, meta: Meta, state: Tournament) -> None:
         self.conn, self.meta, self.state = conn, meta, state
+        self.changed = False  # audit entries were appended: the commit must be announced
 
     async def save(self, new: Tournament, entries: list[AuditEntry]) -> Meta:
-        """Store ``new`` as the state, sync the normalized rows, append ``entries``; returns the new row."""
+        """Store ``new`` as the state, sync the normalized rows, append ``entries``; returns the new row.
+        A state that completes the tournament adds one ``complete`` entry (status before and after),
+        whichever operation completed it."""
+        was, now = self.meta.status, status(new)
+        if entries and now == "completed" and was != "completed":
+            last = entries[-1]
+            entries = [*entries, AuditEntry(actor=last.actor, at=last.at, action="complete", match_id=None,
+                                             participant_id=None, before={"status": was}, after={"status": now})]
         at = max((e.at for e in entries), default=None)
         row = await self.conn.fetchrow(
             "UPDATE tournaments SET state = $2::jsonb, status = $3, updated_at = coalesce($4, updated_at)"
@@ -179,7 +190,14 @@ class Writer:
         await _sync_rows(self.conn, self.meta.id, new, entries)
         await _append_audit(self.conn, self.meta.id, entries)
         self.meta, self.state = _meta(row), new
+        self.changed = self.changed or bool(entries)
         return self.meta
+
+    async def rename(self, name: str, new: Tournament, entries: list[AuditEntry]) -> Meta:
+        """Store a new name and state (format and settings as ``new`` has them) with ``entries``."""
+        await self.conn.execute("UPDATE tournaments SET name = $2, format = $3, settings = $4::jsonb WHERE id = $1",
+                                self.meta.id, name, new.format, _json(public_settings(new)))
+        return await self.save(new, entries)
 
     async def delete(self, *, actor: str, at: dt.datetime) -> None:
         """Delete the tournament (its rows cascade); the audit log keeps a ``delete_tournament`` entry."""
@@ -190,15 +208,50 @@ class Writer:
                                                                  match_id=None, participant_id=None,
                                                                  before=before, after=None)])
         await self.conn.execute("DELETE FROM tournaments WHERE id = $1", self.meta.id)
+        self.changed = True
 
 
-@contextlib.asynccontextmanager
-async def write(pool: asyncpg.Pool, tournament_id: int) -> AsyncIterator[Writer]:
-    """One write transaction with the tournament row locked. Raises ``NotFound``; any exception
-    inside rolls everything back."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(f"SELECT {_META}, state FROM tournaments WHERE id = $1 FOR UPDATE", tournament_id)
-        if row is None:
-            raise NotFound(f"tournament {tournament_id} does not exist")
-        yield Writer(conn, _meta(row), _decode_state(row["state"]))
+class Store:
+    """The tournaments' storage as one app uses it: its Postgres pool, and ``on_commit(tournament_id)``,
+    called once after each committed transaction that appended audit entries (creations, changes,
+    deletions), never inside one."""
 
+    def __init__(self, pool: asyncpg.Pool, on_commit: Callable[[int], None] | None = None) -> None:
+        self.pool = pool
+        self.on_commit = on_commit or (lambda tournament_id: None)
+
+    async def create(self, name: str, t: Tournament, owner_key_id: int | None, *, actor: str,
+                     at: dt.datetime) -> Meta:
+        """Insert a new tournament (state ``t``) and its ``create_tournament`` audit entry."""
+        meta = await _create(self.pool, name, t, owner_key_id, actor=actor, at=at)
+        self.on_commit(meta.id)
+        return meta
+
+    async def load(self, tournament_id: int) -> tuple[Meta, Tournament]:
+        """The tournament's row and state (no lock). Raises ``NotFound``."""
+        return await load(self.pool, tournament_id)
+
+    @contextlib.asynccontextmanager
+    async def write(self, tournament_id: int) -> AsyncIterator[Writer]:
+        """One write transaction with the tournament row locked. Raises ``NotFound``; any exception
+        inside rolls everything back (and announces nothing)."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                row = await conn.fetchrow(f"SELECT {_META}, state FROM tournaments WHERE id = $1 FOR UPDATE",
+                                          tournament_id)
+                if row is None:
+                    raise NotFound(f"tournament {tournament_id} does not exist")
+                w = Writer(conn, _meta(row), _decode_state(row["state"]))
+                yield w
+        if w.changed:
+            self.on_commit(tournament_id)
+
+
+def of(app) -> Store:
+    """The app's `Store` (made on first use): after each commit it wakes the webhook dispatcher
+    (`tournaments.webhooks.kick`), so every committed change is delivered without waiting for
+    another one."""
+    found = getattr(app.state, "tournament_store", None)
+    if found is None or found.pool is not app.state.engines.pg:
+        found = app.state.tournament_store = Store(app.state.engines.pg, lambda tournament_id: webhooks.kick(app))
+    return found
