@@ -3,8 +3,9 @@ inserted straight through the ClickHouse client the app uses — no HTTP, no que
 
 Run in its own process (chDB allows one data path per process):
 `python -m bench.ceiling --data-dir DIR --batch-size 50000 --batches 6` prints one JSON line
-`{"rows_per_s": [...per batch], "cpu_us_per_row": [...]}`. Payload encoding is done before the
-clock starts, so this is the engine alone (parse + materialized columns + MVs + part writes).
+`{"rows_per_s": [...per batch], "cpu_us_per_row": [...]}`. The payload is what the app inserts
+(RowBinary rows from ingest/rows.py, its insert settings); encoding is done before the clock
+starts, so this is the engine alone (parse + materialized columns + MVs + part writes).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import uuid
 from pathlib import Path
 
 import clickhouse_connect
-import msgspec
 
 from bench.payloads import make_event
 from fragstats.migrations import migrate_clickhouse
+from ingest import rows
 from ingest.decode import validate
 from ingest.inserter import INSERT_SETTINGS
 
@@ -39,12 +40,12 @@ def main() -> None:
     payloads = []
     for b in range(args.batches):
         events = [make_event(rng, rng.randrange(64), rng.uniform(0, 1200)) for _ in range(args.batch_size)]
-        payloads.append(msgspec.json.Encoder().encode_lines(validate(events, 1).accepted))
+        payloads.append(rows.encode(validate(events, 1).accepted))
     rates, cpu = [], []
     for payload in payloads:
         settings = dict(INSERT_SETTINGS, insert_deduplication_token=uuid.uuid4().hex)
         t0, c0 = time.perf_counter(), time.process_time()
-        client.raw_insert("raw_events", None, payload, settings=settings, fmt="JSONEachRow")
+        client.raw_insert("raw_events", rows.COLUMNS, payload, settings=settings, fmt=rows.FORMAT)
         wall, used = time.perf_counter() - t0, time.process_time() - c0
         rates.append(args.batch_size / wall)
         cpu.append(used / args.batch_size * 1e6)

@@ -106,6 +106,41 @@ class App:
             time.sleep(0.25)
 
 
+class BareApp:
+    """bench/bare.py (a bare ASGI app on the server stack of `fragstats serve`) in a subprocess on a
+    free port; has the `url` and `token` run_wrk needs."""
+
+    token = "-"  # the wrk script sends it; the bare app ignores it
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "BareApp":
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.bare", "--port", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.post(self.url + "/api/v1/ingest/events", content=b"[]", timeout=2).status_code == 202:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bench.bare exited with {self.proc.returncode}")
+            time.sleep(0.1)
+        raise RuntimeError("bench.bare did not answer within 60 s")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 @dataclass
 class RssSampler:
     """Peak resident memory of a process, sampled every 100 ms in a thread."""

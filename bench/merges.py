@@ -1,7 +1,7 @@
 """What background merges of raw_events cost per inserted row, for a given merge policy.
 
 `python -m bench.merges --data-dir DIR [--batches 100] [--batch-size 100000] [--base 5|20]` inserts
-`batches` JSONEachRow batches (the app's insert settings, all materialized views on) one every
+`batches` batches as the app inserts them (RowBinary, its insert settings, all materialized views on) one every
 `--pause-s` seconds, like the app under load, and prints one JSON line: CPU of the merge threads
 per inserted row (µs, from /proc/self/task: chDB names them `MergeMutate...`), CPU of everything
 else per row, and the active parts of raw_events at the end.
@@ -25,10 +25,10 @@ from collections import Counter
 from pathlib import Path
 
 import clickhouse_connect
-import msgspec
 
 from bench.payloads import make_event
 from fragstats.migrations import migrate_clickhouse
+from ingest import rows
 from ingest.decode import validate
 from ingest.inserter import INSERT_SETTINGS
 
@@ -62,22 +62,21 @@ def main() -> None:
     migrate_clickhouse(client)
     client.command(f"ALTER TABLE raw_events MODIFY SETTING merge_selector_base = {args.base}")
     rng = random.Random(11)
-    encoder = msgspec.json.Encoder()
-    payloads = [encoder.encode_lines(validate([make_event(rng, rng.randrange(64), rng.uniform(0, 1200))
-                                               for _ in range(args.batch_size)], 1).accepted) for _ in range(4)]
+    payloads = [rows.encode(validate([make_event(rng, rng.randrange(64), rng.uniform(0, 1200))
+                                      for _ in range(args.batch_size)], 1).accepted) for _ in range(4)]
     before, start = thread_cpu_s(), time.perf_counter()
     for i in range(args.batches):
         settings = dict(INSERT_SETTINGS, insert_deduplication_token=uuid.uuid4().hex)
-        client.raw_insert("raw_events", None, payloads[i % len(payloads)], settings=settings, fmt="JSONEachRow")
+        client.raw_insert("raw_events", rows.COLUMNS, payloads[i % len(payloads)], settings=settings, fmt=rows.FORMAT)
         time.sleep(args.pause_s)
     elapsed = time.perf_counter() - start
     used = thread_cpu_s() - before
-    rows = args.batches * args.batch_size
+    n_rows = args.batches * args.batch_size
     merge_s = sum(v for k, v in used.items() if k.startswith("MergeMutate"))
     parts = client.query("SELECT count(), max(level) FROM system.parts WHERE active AND table = 'raw_events'").result_rows[0]
-    print(json.dumps({"merge_selector_base": args.base, "rows": rows, "elapsed_s": round(elapsed, 1),
-                      "merge_cpu_us_per_row": round(merge_s / rows * 1e6, 2),
-                      "other_cpu_us_per_row": round((sum(used.values()) - merge_s) / rows * 1e6, 2),
+    print(json.dumps({"merge_selector_base": args.base, "rows": n_rows, "elapsed_s": round(elapsed, 1),
+                      "merge_cpu_us_per_row": round(merge_s / n_rows * 1e6, 2),
+                      "other_cpu_us_per_row": round((sum(used.values()) - merge_s) / n_rows * 1e6, 2),
                       "raw_events_active_parts": parts[0], "raw_events_max_level": parts[1]}))
 
 

@@ -27,6 +27,7 @@ import uploads.routes
 from fragstats import openapi, servers
 from fragstats.auth import Authenticator, load_or_create_admin_token
 from fragstats.auth_failures import FailedAuth
+from fragstats.direct import DirectApp
 from fragstats.engines import open_engines, startup_step
 from fragstats.errors import (
     ErrorAnswerMiddleware,
@@ -150,8 +151,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *uploads.routes.routes,
         *identity.routes.routes,
     ]
-    app = Starlette(
+    app = DirectApp(
         routes=routes,
+        direct=ingest.routes.direct,
         # Metrics outermost, so that they count the 500 that ErrorAnswerMiddleware answers.
         middleware=[Middleware(HTTPMetricsMiddleware, metrics=metrics), Middleware(ErrorAnswerMiddleware)],
         exception_handlers={HTTPException: http_exception_handler, StatusError: status_error_handler,

@@ -7,9 +7,12 @@ objects, an envelope (`type`, `match_id`, `session_id`, `timestamp`), player blo
 sends the same format plus `player_score`, `player_rename` and, from Urban Terror logs, the
 flag events and team scores.
 
-The Struct field names are the `raw_events` column names and the JSON names of the API: one
-spelling from the wire to the column. Encoding a Struct gives its `JSONEachRow` line for
-ClickHouse (`omit_defaults`: a field the client did not send is left to the column default).
+The Struct field names are the wire names and the JSON names of the API. `raw_events` stores a
+player in one of two roles (`STORAGE` below, clickhouse/0008): the first block a type declares is
+its actor, the second its target (`attacker_name` of a kill is stored as `actor_name`, `victim_name`
+as `target_name`); the envelope and the per-type keys keep their names. Encoding a Struct as JSON
+(`omit_defaults`: a field the client did not send is left out) gives the readable form of an event
+that the dead-letter store keeps; ingest/rows.py writes the RowBinary rows ClickHouse takes.
 
 Units: `timestamp` is the game clock in seconds since the map loaded; `occurred_at` is the sender's
 wall clock, epoch **milliseconds** or ISO-8601 on the wire, epoch seconds once validated;
@@ -27,9 +30,9 @@ import msgspec
 # ClickHouse column type -> the wire value it accepts, with the column's own range, so that
 # nothing validated here can make the insert fail for its content (a negative UInt64, an Int32
 # past 2^31, a Float32 past 3.4e38, NaN or infinity). msgspec checks these bounds in C, on the
-# fast path too. The column types are those of clickhouse/0002_raw_events.sql; a test
-# (tests/test_pipeline.py) reads the real table and proves every field's declared type is its
-# column's type and that each range's edges insert and one step beyond is refused here.
+# fast path too. The column types are those of raw_events (clickhouse/0008_raw_events_narrow.sql);
+# a test (tests/test_column_ranges.py) reads the real table and proves every field's declared type
+# is its column's type and that each range's edges insert and one step beyond is refused here.
 _FLOAT32_MAX = 3.4028234663852886e38
 _FLOAT64_MAX = 1.7976931348623157e308
 COLUMN_TYPES: dict[str, object] = {
@@ -218,3 +221,59 @@ _COLUMN_OF: dict[str, dict[str, str]] = {
 def column_type(etype: str, field: str) -> str | None:
     """The raw_events column type of `field` of events of type `etype` (None when not a column of it)."""
     return _COLUMN_OF.get(etype, ENVELOPE_COLUMNS).get(field)
+
+
+# ---- How raw_events stores each type (clickhouse/0008_raw_events_narrow.sql) ---------------------
+# An event has at most two players that matter to an aggregate: the one acting (attacker, player)
+# and the one acted upon (victim, weapon_hit's target, player_suicide's killer). raw_events keeps
+# these two roles instead of one block of columns per wire prefix (five blocks of ten, most of them
+# empty in any row: insert and merge costs grow with the column count, bench/RESULTS.md). The
+# third block of a player_kill (`killer_`, which the trackers do not fill today) is kept in `extra`
+# under its wire keys, as text, like any key without a column.
+ROLES = ("actor", "target")
+
+
+def roles_of(etype: str) -> dict[str, str]:
+    """Wire prefix -> role of the player blocks of `etype` that have one (the first two blocks)."""
+    blocks = EVENT_TYPES[etype][0] if etype in EVENT_TYPES else ()
+    return dict(zip(blocks, ROLES))
+
+
+def _stored_columns() -> dict[str, str]:
+    cols = {name: typ for name, typ in ENVELOPE_COLUMNS.items() if name != "extra"}
+    cols["type"] = "LowCardinality(String)"
+    for role in ROLES:
+        cols.update((f"{role}_{suffix}", typ) for suffix, typ in PLAYER_BLOCK.items())
+    for _, own in EVENT_TYPES.values():
+        for name, typ in own.items():
+            if name in ENVELOPE_COLUMNS:
+                continue
+            if cols.setdefault(name, typ) != typ:
+                raise TypeError(f"{name} is declared as {cols[name]} and as {typ}: one column, one type")
+    cols["extra"] = ENVELOPE_COLUMNS["extra"]
+    return cols
+
+
+# raw_events' columns that an insert writes (its MATERIALIZED columns are computed by ClickHouse),
+# name -> column type.
+STORED_COLUMNS: dict[str, str] = _stored_columns()
+
+
+def _storage_of(etype: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    blocks, own = EVENT_TYPES[etype]
+    roles = roles_of(etype)
+    columns = {name: name for name in ENVELOPE_COLUMNS if name != "extra"}
+    in_extra: list[str] = []
+    for prefix in blocks:
+        for suffix in PLAYER_BLOCK:
+            if prefix in roles:
+                columns[f"{roles[prefix]}_{suffix}"] = f"{prefix}_{suffix}"
+            else:
+                in_extra.append(f"{prefix}_{suffix}")
+    columns.update((name, name) for name in own if name not in ENVELOPE_COLUMNS)
+    return columns, tuple(in_extra)
+
+
+# type -> ({raw_events column: the Struct field stored in it}, Struct fields kept in `extra` as text).
+# `type` and `extra` themselves are not listed: every row has them.
+STORAGE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {etype: _storage_of(etype) for etype in EVENT_TYPES}

@@ -1,7 +1,7 @@
 """One batch into ClickHouse: the insert, its retries, and the isolation of refused events.
 
-An insert runs in a worker thread (`raw_insert` of `JSONEachRow` bytes: chDB parses it with the
-GIL released) under an `insert_deduplication_token`, so that any repeat of the same batch — a
+An insert runs in a worker thread (`raw_insert` of RowBinary rows, ingest/rows.py: chDB parses
+them with the GIL released) under an `insert_deduplication_token`, so that any repeat of the same batch — a
 retry whose answer was lost, a spool replay, a write-ahead log replay after a crash — is dropped by
 ClickHouse as a duplicate block instead of counted twice (raw_events and every view's target set
 `non_replicated_deduplication_window`; checked here: 3 retries of one block count once in the
@@ -13,7 +13,8 @@ Failures are of two kinds (`refused_for_content`):
 - ClickHouse refuses the *rows* (a value it cannot parse, a string too long, a key without a
   column): retrying cannot help, and one bad event must not hold back the thousands beside it.
   `isolate()` splits the batch in halves, recursively, storing every half that goes in, until the
-  refused events stand alone; those are returned for the dead-letter store.
+  refused events stand alone; those are returned for the dead-letter store, each as the JSON
+  object of its event (a row read back, ingest/rows.py `readable`).
 
 Tokens of the halves derive from the batch's token and their place in the split (`<token>/0`,
 `<token>/01`, ...): the same batch always splits the same way, so a repeated isolation is
@@ -28,22 +29,27 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from fragstats.metrics import Metrics
+from ingest import rows
 
 log = logging.getLogger("fragstats.ingest")
 
+# The rows name their columns (ingest/rows.py COLUMNS): a column the running DDL lacks (a migration
+# mismatch) fails the insert with NO_SUCH_COLUMN_IN_TABLE, a content error, so the events go to the
+# dead-letter store, kept for a redrive.
 INSERT_SETTINGS = {
     "insert_deduplicate": 1,
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "max_threads": 1,
     "max_insert_threads": 1,
     "input_format_parallel_parsing": 0,
-    "input_format_json_read_numbers_as_strings": 1,
-    # A key without a column is an error, not silently dropped: a Struct field the running DDL
-    # lacks (a migration mismatch) sends its events to the dead-letter store, kept for a redrive.
-    "input_format_skip_unknown_fields": 0,
 }
 
 # ClickHouse error names that mean "these rows cannot be stored as they are" (source: ClickHouse's
@@ -89,7 +95,7 @@ class Isolation:
     """What isolating one batch did."""
 
     committed: int = 0  # events stored
-    refused: list[tuple[bytes, str]] = field(default_factory=list)  # (JSONEachRow line, ClickHouse's reason)
+    refused: list[tuple[bytes, str]] = field(default_factory=list)  # (the event as JSON, ClickHouse's reason)
     inserts: int = 0  # insert attempts spent
 
 
@@ -107,7 +113,7 @@ class Inserter:
     @staticmethod
     def _insert_blocking(client: Any, payload: bytes, token: str) -> None:
         settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
-        client.raw_insert("raw_events", None, payload, settings=settings, fmt="JSONEachRow")
+        client.raw_insert("raw_events", rows.COLUMNS, payload, settings=settings, fmt=rows.FORMAT)
 
     async def insert_once(self, client: Any, payload: bytes, token: str, events: int) -> None:
         """One insert attempt in a worker thread; raises the client's error on failure."""
@@ -148,9 +154,13 @@ class Inserter:
         raises that error: the caller keeps the whole batch for later (its stored halves are
         deduplicated then). With `force` (a batch that keeps failing while others go in), any
         failure of a piece counts as a refusal once some other piece of the batch was stored.
-        After `isolation_max_inserts` attempts, each piece still refused is returned whole."""
+        After `isolation_max_inserts` attempts, each piece still refused is returned row by row."""
         result = Isolation()
-        lines = [line + b"\n" for line in payload.split(b"\n") if line]
+        try:
+            lines = await asyncio.to_thread(rows.split, payload)
+        except ValueError:  # not whole rows (a damaged spool file): kept whole, as it is
+            result.refused.append((payload, short_reason(first_error)))
+            return result
         await self._split(client, lines, token, first_error, force, result)
         return result
 
@@ -158,7 +168,7 @@ class Inserter:
                      result: Isolation) -> None:
         if len(lines) == 1 or result.inserts >= self.isolation_max_inserts:
             reason = short_reason(error)
-            result.refused.extend((line.rstrip(b"\n"), reason) for line in lines)
+            result.refused.extend((rows.readable(line), reason) for line in lines)
             return
         mid = len(lines) // 2
         failed: list[tuple[list[bytes], str, BaseException]] = []

@@ -1,9 +1,9 @@
 """From admission into ClickHouse: the queue, the write-ahead log, batch writers, spool, dead letters.
 
-Data flow: admission fills in map and game type, encodes the request's events once as
-`JSONEachRow` bytes (msgspec, in C), reserves room for them in the bounded queue (events and
-bytes), appends them to the write-ahead log and waits for its group fsync (`durability=wal`), and
-only then queues them: the route answers 202 after that. A writer takes up to `batch_size` events /
+Data flow: admission fills in map and game type, encodes the request's events once as raw_events
+rows (RowBinary, ingest/rows.py), reserves room for them in the bounded queue (events and bytes),
+appends them to the write-ahead log and waits for its group fsync (`durability=wal`), and only then
+queues them: the route answers 202 after that. A writer takes up to `batch_size` events /
 `batch_bytes` bytes (or what came within `flush_interval_ms`), joins their bytes and hands them to
 ClickHouse in a worker thread (ingest/inserter.py), under one deduplication token for every repeat.
 
@@ -34,11 +34,12 @@ from fragstats.bodies import ByteBudget
 from fragstats.metrics import Metrics
 from fragstats.settings import Settings
 from fragstats.wiring import BatchHook
+from ingest import rows
 from ingest.context import MatchContexts
 from ingest.deadletter import DeadLetters
 from ingest.decode import BODY_REASONS, EVENT_REASONS
 from ingest.diskguard import DiskGuard, is_disk_full
-from ingest.events import NOTABLE, EventUnion
+from ingest.events import NOTABLE
 from ingest.inserter import Inserter, out_of_disk, refused_for_content, short_reason
 from ingest.queue import Chunk, EventQueue
 from ingest.spool import Spool, SpoolEntry
@@ -69,28 +70,6 @@ class Stored(enum.Enum):
     COMMITTED = "committed"  # in ClickHouse (refused rows, if any, in the dead-letter store)
     SPOOLED = "spooled"
     HELD = "held"  # neither, at shutdown: still in the write-ahead log, replayed at the next start
-
-
-_line_decoder = msgspec.json.Decoder(EventUnion, strict=False)
-
-
-def notable_of(payload: bytes) -> tuple[list, dict]:
-    """The notable events and touched matches of JSONEachRow lines (after a write-ahead log
-    replay, when only the bytes survived). Lines of unknown types are skipped: they feed nothing."""
-    notable: list = []
-    touched: dict[tuple[int, str], float] = {}
-    for line in payload.split(b"\n"):
-        if not line:
-            continue
-        try:
-            event = _line_decoder.decode(line)
-        except msgspec.DecodeError:
-            continue
-        if event.match_id:
-            touched[(event.server_id, event.match_id)] = event.received_at
-        if type(event) in NOTABLE:
-            notable.append(event)
-    return notable, touched
 
 
 def hook_name(hook: BatchHook) -> str:
@@ -180,7 +159,6 @@ class Pipeline:
         self.after_commit: list[BatchHook] = []
         self.stopping = False
         self._recovered_batches: list[tuple[str, list[Chunk]]] = []
-        self._encoder = msgspec.json.Encoder()
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
         self._suspects: dict[Path, int] = {}
@@ -207,8 +185,8 @@ class Pipeline:
         if self.wal is None:
             return
         recovered = await asyncio.to_thread(self.wal.open)
-        chunks = {lsn: Chunk(events, payload, *notable_of(payload), lsn=lsn)
-                  for lsn, (events, payload) in recovered.chunks.items()}
+        chunks = await asyncio.to_thread(
+            lambda: {lsn: Chunk.from_record(events, record, lsn) for lsn, (events, record) in recovered.chunks.items()})
         for token, lsns in recovered.batches:  # begun before the crash: the same batch, the same token
             self._recovered_batches.append((token, [chunks.pop(lsn) for lsn in lsns]))
         for chunk in chunks.values():
@@ -246,7 +224,7 @@ class Pipeline:
     # ---- admission -----------------------------------------------------------
 
     def prepare(self, events: list) -> Chunk:
-        """Encode validated (and enriched) events into a queue chunk."""
+        """Encode validated (and enriched) events into a queue chunk (raw_events rows, ingest/rows.py)."""
         notable = NOTABLE
         touched: dict[tuple[int, str], float] = {}
         picked = []
@@ -258,7 +236,7 @@ class Pipeline:
                     touched[(ev.server_id, last)] = ev.received_at
             if type(ev) in notable:
                 picked.append(ev)
-        return Chunk(len(events), self._encoder.encode_lines(events), picked, touched)
+        return Chunk(len(events), rows.encode(events), picked, touched)
 
     def nearly_full(self) -> bool:
         """True when less than 1% of the queue is free: requests are shed without being decoded."""
@@ -286,7 +264,7 @@ class Pipeline:
             return Admission.DRAINING if self.queue.closed else Admission.SHED
         if self.wal is not None:
             try:
-                chunk.lsn = await self.wal.append(chunk.payload, chunk.events)
+                chunk.lsn = await self.wal.append(chunk.record(), chunk.events)
             except OSError as exc:
                 self.queue.release(chunk.events, size)
                 if is_disk_full(exc):
@@ -331,6 +309,8 @@ class Pipeline:
         client = client or self.client
         n = sum(c.events for c in chunks)
         lsns = [c.lsn for c in chunks if c.lsn]
+        # Begun by the release before clickhouse/0008 (only a begun batch can have been inserted).
+        begun_before_upgrade = token is not None and any(c.legacy for c in chunks)
         # ~50 MB for a full batch: joined in a worker thread so the event loop keeps answering.
         payload = await asyncio.to_thread(b"".join, [c.payload for c in chunks])
         for c in chunks:  # the joined copy is the only one needed now: halves the batch's memory
@@ -340,7 +320,12 @@ class Pipeline:
             if lsns and self.wal is not None:
                 await self._log_batch(token, lsns)
         self.metrics.batch_size.observe(n)
-        stored = await self._store(client, payload, token, n)
+        if begun_before_upgrade and await self._stored_before_upgrade(client, payload):
+            log.warning("batch %s, begun before the upgrade to clickhouse/0008, was stored then: not inserted again",
+                        token)
+            stored = Stored.COMMITTED
+        else:
+            stored = await self._store(client, payload, token, n)
         if stored is Stored.HELD:
             return stored
         if self.wal is not None and lsns:
@@ -349,6 +334,24 @@ class Pipeline:
         if stored is Stored.COMMITTED:
             self._after_commit(chunks)
         return stored
+
+    async def _stored_before_upgrade(self, client: Any, payload: bytes) -> bool:
+        """Whether the rows of a batch that the release before clickhouse/0008 had begun (found in
+        the write-ahead log or the spool as JSONEachRow) are in raw_events already. Its insert may
+        have committed before the crash, and raw_events was rebuilt since, so its deduplication
+        token is no longer known to it. Stored means: for every (server, receipt time, match) of
+        the batch, raw_events holds as many rows as the batch (a receipt time is per request, in ms).
+        A count that differs means not stored: an insert then, at worst a duplicate, never a loss."""
+        keys = await asyncio.to_thread(rows.receipt_keys, payload)
+        if not keys:
+            return False
+        result = await asyncio.to_thread(
+            client.query,
+            "SELECT server_id, toUnixTimestamp64Milli(received_at), match_id, count() FROM raw_events "
+            "WHERE match_id IN {m:Array(String)} GROUP BY ALL",
+            parameters={"m": sorted({match for _, _, match in keys})})
+        stored = {(sid, ms, match): count for sid, ms, match, count in result.result_rows}
+        return all(stored.get(key) == count for key, count in keys.items())
 
     async def _log_batch(self, token: str, lsns: list[int]) -> None:
         """Record the batch in the log before inserting it; a full disk waits (no insert can go
@@ -465,6 +468,16 @@ class Pipeline:
         skipped: list[SpoolEntry] = []
         for entry in self.spool.entries():
             payload = await asyncio.to_thread(self.spool.read, entry)
+            if rows.is_json_lines(payload):  # spooled by the release before clickhouse/0008
+                try:
+                    payload = await asyncio.to_thread(rows.from_json_lines, payload)
+                except msgspec.DecodeError as exc:
+                    log.error("spool: %s holds no events this release reads (%s); left alone", entry.path.name, exc)
+                    continue
+                if await self._stored_before_upgrade(self.client, payload):
+                    self._done_with(entry)
+                    replayed += entry.events
+                    continue
             try:
                 await self.inserter.insert_once(self.client, payload, entry.token, entry.events)
             except Exception as exc:
@@ -515,19 +528,28 @@ class Pipeline:
         redriven = 0
         for letter_file in self.dead_letters.files():
             letters = self.dead_letters.read(letter_file)
-            payload = b"".join(letter.row.encode() + b"\n" for letter in letters)
+            lines = b"".join(letter.row.encode() + b"\n" for letter in letters)
             # Content-addressed: the same rows always carry the same token, so a repeated redrive
             # (e.g. interrupted after its insert) stores them once.
-            token = "redrive-" + hashlib.blake2b(payload, digest_size=16).hexdigest()
+            token = "redrive-" + hashlib.blake2b(lines, digest_size=16).hexdigest()
+            # A letter keeps its event as JSON (ingest/rows.py `readable`); one that is not an event
+            # stays, with that reason.
+            readable, still = [], []
+            for letter in letters:
+                try:
+                    readable += rows.events_of_json_lines(letter.row.encode())
+                except msgspec.DecodeError as exc:
+                    still.append((letter.row.encode(), f"not an event this release reads: {exc}"))
+            payload = rows.encode(readable)
             try:
-                await self.inserter.insert_once(self.client, payload, token, len(letters))
-                still: list[tuple[bytes, str]] = []
-                redriven += len(letters)
+                if readable:
+                    await self.inserter.insert_once(self.client, payload, token, len(readable))
+                redriven += len(readable)
             except Exception as exc:
                 if not refused_for_content(exc):
                     raise
                 isolation = await self.inserter.isolate(self.client, payload, token, exc)
-                still = isolation.refused
+                still += isolation.refused
                 redriven += isolation.committed
             self.dead_letters.replace(letter_file, still)
         self.metrics.dead_letter_events.set(self.dead_letters.events)

@@ -1,9 +1,10 @@
 """The bounded in-process ingest queue, measured in events and in bytes.
 
-Each admitted request becomes one `Chunk`: its events already encoded as `JSONEachRow` bytes (so
-the batch writer only joins bytes — no per-event Python work and no long GIL hold per batch), the
-few events that carry live state (`notable`), the matches it touched, and its position in the
-write-ahead log when there is one.
+Each admitted request becomes one `Chunk`: its events already encoded as raw_events rows
+(RowBinary, ingest/rows.py: the batch writer only joins bytes — no per-event Python work and no
+long GIL hold per batch), the few events that carry live state (`notable`), the matches it touched,
+and its position in the write-ahead log when there is one. `Chunk.record()` is what the log keeps
+of a chunk, `Chunk.from_record()` reads it back after a crash.
 
 Admission is all or nothing per request, in two steps so that a request can be made durable
 between them: `reserve()` takes room for the whole request or refuses (the caller answers 429),
@@ -20,8 +21,25 @@ queue goes from empty to non-empty or reaches a full batch — not on every requ
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections import deque
 from dataclasses import dataclass, field
+
+import msgspec
+
+from ingest import rows
+from ingest.events import NOTABLE, EventUnion
+
+# A chunk's record in the write-ahead log: this byte (never `{`, with which the JSONEachRow records of
+# the release before clickhouse/0008 begin), the rows' length (u32, little endian), the rows, then
+# the notable events as JSON lines and the touched matches as one JSON array. The rows store a
+# value not sent as its column's default; the notable events keep "not sent" apart from 0 for the
+# after-commit hooks (a match_end without scores is not a 0:0).
+_RECORD = b"\x00"
+_ROWS_LENGTH = struct.Struct("<I")
+_record_json = msgspec.json.Encoder()
+_notable_line = msgspec.json.Decoder(EventUnion, strict=False)
+_touched = msgspec.json.Decoder(list[tuple[int, str, float]])
 
 
 @dataclass(slots=True)
@@ -29,11 +47,41 @@ class Chunk:
     """One request's worth of validated events, ready to insert."""
 
     events: int
-    payload: bytes  # JSONEachRow lines
+    payload: bytes  # raw_events rows (ingest/rows.py)
     notable: list = field(default_factory=list)  # events that carry live state (kills, match start/end, ...)
     touched: dict = field(default_factory=dict)  # (server_id, match_id) -> latest receipt time (epoch s)
     lsn: int = 0  # its record in the write-ahead log (0: not logged)
     size: int = 0  # bytes it holds in the queue (len(payload) when queued; kept after the payload is released)
+    legacy: bool = False  # read from a record of the release before clickhouse/0008 (JSONEachRow)
+
+    def record(self) -> bytes:
+        """What the write-ahead log keeps of this chunk (see `_RECORD`)."""
+        touched = _record_json.encode([(sid, mid, at) for (sid, mid), at in self.touched.items()])
+        return b"".join((_RECORD, _ROWS_LENGTH.pack(len(self.payload)), self.payload,
+                         _record_json.encode_lines(self.notable), touched))
+
+    @classmethod
+    def from_record(cls, events: int, record: bytes, lsn: int = 0) -> Chunk:
+        """The chunk a write-ahead log record holds. A record of the release before clickhouse/0008
+        (JSONEachRow lines of the events) is converted to rows. Raises ValueError for a record that
+        is neither (the log's CRC makes that a bug, not a torn write)."""
+        if rows.is_json_lines(record):
+            try:
+                decoded = rows.events_of_json_lines(record)
+            except msgspec.DecodeError as exc:
+                raise ValueError(f"write-ahead log record {lsn}: {exc}") from None
+            touched = {(ev.server_id, ev.match_id): ev.received_at for ev in decoded if ev.match_id}
+            notable = [ev for ev in decoded if type(ev) in NOTABLE]
+            return cls(events, rows.encode(decoded), notable, touched, lsn=lsn, legacy=True)
+        if record[:1] != _RECORD:
+            raise ValueError(f"write-ahead log record {lsn} is in no format this release reads")
+        (length,) = _ROWS_LENGTH.unpack_from(record, 1)
+        start = 1 + _ROWS_LENGTH.size
+        payload = record[start:start + length]
+        lines = record[start + length:].split(b"\n")
+        notable = [_notable_line.decode(line) for line in lines[:-1] if line]
+        touched = {(sid, mid): at for sid, mid, at in _touched.decode(lines[-1])}
+        return cls(events, payload, notable, touched, lsn=lsn)
 
 
 class EventQueue:

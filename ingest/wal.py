@@ -1,6 +1,6 @@
 """Write-ahead log: what backs a 202 when `FRAGSTATS_DURABILITY=wal` (the default).
 
-A request is acknowledged only once its events (the queue chunk's `JSONEachRow` bytes) are
+A request is acknowledged only once its events (the queue chunk's record, ingest/queue.py) are
 appended here and fsynced. Appends are group-committed: while one write + `fdatasync` runs on the
 log's own writer thread, the requests that arrive meanwhile wait together and are written and
 synced by the next one, so one fsync serves every request of that window (the PostgreSQL / InnoDB
@@ -22,7 +22,8 @@ the CRC covering kind, lsn, events and payload. Every record takes the next log 
 stops at the first record that is not valid for its place: zeros (never written), a CRC that does
 not match (cut by a crash) or an lsn that is not the next one's (left from the segment's previous
 use). Kinds:
-- `chunk`: one admitted request's events (`events` of them) as JSONEachRow lines;
+- `chunk`: one admitted request's events (`events` of them): the queue chunk's record (ingest/queue.py
+  `Chunk.record`: raw_events rows and the notable events; JSONEachRow lines before clickhouse/0008);
 - `batch`: before a batch is inserted, its token and the lsns of its chunks (payload: token,
   newline, lsns as u64s) — fsynced, so that after a crash the same chunks are re-inserted as the
   same batch under the same `insert_deduplication_token`, and a batch that had in fact committed
@@ -73,7 +74,7 @@ SPARES = ("spare-1.seg", "spare-2.seg")  # allocated segments waiting to become 
 class Recovered:
     """What the log holds that is not yet stored, in log order."""
 
-    chunks: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # lsn -> (events, JSONEachRow payload)
+    chunks: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # lsn -> (events, chunk record)
     batches: list[tuple[str, list[int]]] = field(default_factory=list)  # (token, chunk lsns) begun before the crash
     torn_bytes: int = 0  # bytes of records cut by a crash (a CRC that does not match), dropped
 

@@ -5,7 +5,7 @@ All of them read the aggregate tables with sum()/-Merge and GROUP BY (their rows
 eventually) — never a scan of raw_events for a leaderboard. raw_events serves the match timeline,
 where its sort key (match_id first) makes the read a range, not a scan.
 
-Definitions (the same as the materialized columns of `clickhouse/0002_raw_events.sql`):
+Definitions (the same as the materialized columns of `clickhouse/0008_raw_events_narrow.sql`):
 `kills` counts only kills of other, non-team players; `deaths` counts every death, including
 `suicides` and `world_deaths`; `team_kills` are their own counter. `kd` = kills / deaths (kills when
 deaths is 0). `accuracy` = shots_hit / shots_fired (0 without shots). `damage` = damage dealt to
@@ -249,7 +249,7 @@ async def server_summary(engines, server_id: int) -> dict:
 
 
 HEATMAP_CELL_UNITS = 128
-HEATMAP_KINDS = {"kills": "kill", "deaths": "death"}
+HEATMAP_KINDS = ("kills", "deaths")  # the `kind` column of the heatmap table (clickhouse/0009)
 
 
 async def heatmap(engines, map_name: str, *, player_id: str | None, kind: str) -> dict:
@@ -259,14 +259,14 @@ async def heatmap(engines, map_name: str, *, player_id: str | None, kind: str) -
     "max": largest count}`; a cell (x, y) covers [x*128, (x+1)*128) x [y*128, (y+1)*128) in game units.
     Kill positions are where the killer stood; death positions where the victim fell.
     """
-    where = ["map_name = {map_name:String}", "heat = {heat:String}"]
-    params: dict[str, Any] = {"map_name": map_name, "heat": HEATMAP_KINDS[kind]}
+    where = ["map_name = {map_name:String}", "kind = {kind:String}"]
+    params: dict[str, Any] = {"map_name": map_name, "kind": kind}
     if player_id is not None:
         where.append("player_id = {player_id:String}")
         params["player_id"] = player_id
     rows = await engines.query(f"""
-        SELECT cell_x, cell_y, sum(events) AS n FROM heatmap_cells WHERE {' AND '.join(where)}
-        GROUP BY cell_x, cell_y ORDER BY cell_x, cell_y""", params)
+        SELECT x, y, sum(count) FROM heatmap WHERE {' AND '.join(where)}
+        GROUP BY x, y ORDER BY x, y""", params)
     cells = [{"x": x, "y": y, "count": n} for x, y, n in rows]
     return {"map_name": map_name, "player_id": player_id, "kind": kind, "cell_size": HEATMAP_CELL_UNITS,
             "cells": cells, "max": max((c["count"] for c in cells), default=0)}
@@ -321,8 +321,15 @@ async def match_scoreboard(engines, match_id: str) -> dict:
     return {"match": _clean(head)[0], "players": _clean(players)}
 
 
-_TIMELINE_COLUMNS = """type, timestamp, occurred_at, received_at, server_id, map_name,
-    attacker_id, attacker_name, victim_id, victim_name, player_id, player_name, target_id, target_name,
+# raw_events stores a player as the event's actor or target (clickhouse/0008) and reads it back
+# under the wire's names through ALIAS columns (attacker_*, victim_*, player_*); a hit's target is
+# the target role itself, which other types use too (a kill's victim): the timeline shows target_*
+# for hits only, as before. A kill's killer block, kept in `extra`, was never shown.
+_KILLER_KEYS = ", ".join(f"'killer_{suffix}'" for suffix in
+                         ("name", "guid", "smf_id", "team", "x", "y", "z", "pitch", "yaw", "stance"))
+_TIMELINE_COLUMNS = f"""type, timestamp, occurred_at, received_at, server_id, map_name,
+    attacker_id, attacker_name, victim_id, victim_name, player_id, player_name,
+    if(type = 'weapon_hit', target_id, '') AS target_id, if(type = 'weapon_hit', target_name, '') AS target_name,
     weapon, mod, hitloc, damage, kill_kind,
     attacker_x, attacker_y, attacker_z, victim_x, victim_y, victim_z, player_x, player_y, player_z,
     message, item, winning_team, flag,
@@ -332,7 +339,7 @@ _TIMELINE_COLUMNS = """type, timestamp, occurred_at, received_at, server_id, map
     if(type = 'match_end', red_score, NULL) AS red_score,
     if(type = 'match_end', blue_score, NULL) AS blue_score,
     if(type IN ('match_start', 'match_end'), partial, NULL) AS partial,
-    extra"""
+    if(type = 'player_kill', mapFilter((k, v) -> k NOT IN ({_KILLER_KEYS}), extra), extra) AS extra"""
 
 
 async def match_timeline(engines, match_id: str, *, types: list[str] | None, limit: int, offset: int) -> dict:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-import msgspec
 import pytest
 from conftest import ADMIN, new_server, settle
 from helpers import eventually
 
+from ingest import rows
 from ingest.decode import validate
 from ingest.pipeline import Stored
 
@@ -82,7 +82,6 @@ async def test_refused_rows_are_isolated_the_rest_stored_then_redriven(app, clie
 async def test_spool_replay_isolates_a_poisoned_entry_and_goes_on_to_the_next(app):
     """The issue's wedge: replay stopped at a bad spooled batch for ever, healthy ones stuck behind."""
     pipeline = app.state.pipeline
-    encoder = msgspec.json.Encoder()
     bad_m, good_m = "dl_" + uuid.uuid4().hex[:12], "dl_" + uuid.uuid4().hex[:12]
     poison = "poison-" + uuid.uuid4().hex[:6]
     mixed = kills(bad_m, 10) + kills(bad_m, 1, weapon=poison)
@@ -90,8 +89,8 @@ async def test_spool_replay_isolates_a_poisoned_entry_and_goes_on_to_the_next(ap
     async with refusing(app, poison):
         # Oldest first: the poisoned batch, then a healthy one behind it. The background replayer
         # (every 100 ms here) must get through both.
-        pipeline.spool.write(encoder.encode_lines(mixed), uuid.uuid4().hex, len(mixed))
-        pipeline.spool.write(encoder.encode_lines(kills(good_m, 5)), uuid.uuid4().hex, 5)
+        pipeline.spool.write(rows.encode(mixed), uuid.uuid4().hex, len(mixed))
+        pipeline.spool.write(rows.encode(kills(good_m, 5)), uuid.uuid4().hex, 5)
         await eventually(lambda: not pipeline.spool.entries())
     assert await count(app, bad_m) == (10, 10)
     assert await count(app, good_m) == (5, 5)

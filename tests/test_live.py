@@ -9,11 +9,10 @@ import uuid
 
 import httpx
 import redis
-
 from conftest import ADMIN, new_server, settle
+
 from ingest.decode import validate
 from ingest.identity import kill_kind, player_id
-
 
 
 def match_events(m: str, *, end: bool = False) -> list[dict]:
@@ -75,7 +74,7 @@ async def test_python_identity_rules_match_clickhouse(client, app):
     assert (await client.post("/api/v1/ingest/events", json=events, headers={"X-Server-Token": token})).status_code == 202
     await settle(app)
     rows = await app.state.engines.query(
-        "SELECT attacker_id, victim_id, kill_kind FROM raw_events WHERE match_id = {m:String} ORDER BY timestamp",
+        "SELECT actor_id, target_id, kill_kind FROM raw_events WHERE match_id = {m:String} ORDER BY timestamp",
         {"m": m})
     python = [(player_id(e.attacker_guid, e.attacker_name, server_id), player_id(e.victim_guid, e.victim_name, server_id),
                kill_kind(e)) for e in validate(events, server_id).accepted]

@@ -11,8 +11,9 @@ import pytest
 from helpers import eventually
 
 from fragstats.migrations import migrate_clickhouse, migrate_postgres
+from ingest import rows
 from ingest.decode import validate
-from ingest.events import STRUCTS, UnknownEvent
+from ingest.events import STORAGE, STRUCTS, UnknownEvent
 from ingest.pipeline import Stored
 from ingest.queue import Chunk, EventQueue
 
@@ -38,7 +39,7 @@ async def counts(app, match_id: str) -> tuple[int, int]:
 async def test_retried_insert_with_same_token_counts_once_in_raw_and_views(app):
     pipeline = app.state.pipeline
     m = "match_" + uuid.uuid4().hex[:16]
-    payload = msgspec.json.Encoder().encode_lines(kills(m, 3))
+    payload = rows.encode(kills(m, 3))
     token = uuid.uuid4().hex
     for _ in range(3):  # e.g. the first attempt committed but its answer was lost
         await pipeline.inserter.insert_once(pipeline.client, payload, token, 3)
@@ -104,7 +105,7 @@ async def test_prepare_keeps_notable_events_and_touched_matches(app):
     events = kills("match_" + uuid.uuid4().hex[:16], 3) + validate(
         [{"type": "weapon_fire", "match_id": "m-fire", "player_name": "F"}], 4242).accepted
     prepared = app.state.pipeline.prepare(events)
-    assert prepared.events == 4 and prepared.payload.count(b"\n") == 4
+    assert prepared.events == 4 and len(rows.split(prepared.payload)) == 4
     assert prepared.notable == events[:3]  # the kills, not the shot
     assert set(prepared.touched) == {(4242, events[0].match_id), (4242, "m-fire")}
 
@@ -125,14 +126,20 @@ async def test_raw_events_merges_with_lower_write_amplification(app):
     assert "merge_selector_base" not in other[0][0]
 
 
-async def test_every_struct_field_is_a_raw_events_column(app):
-    """A Struct field without a column would make every batch with it fail; catch it here."""
-    rows = await app.state.engines.query(
+async def test_every_struct_field_is_stored_in_a_raw_events_column(app):
+    """A Struct field with no place to go would be lost, a column the DDL lacks would make every batch
+    fail; catch both here. Each field has a column (under its role's name for a player block,
+    ingest/events.py STORAGE) or is kept in `extra`, and every column the rows write exists."""
+    found = await app.state.engines.query(
         "SELECT name FROM system.columns WHERE table = 'raw_events' AND database = currentDatabase()")
-    columns = {r[0] for r in rows}
-    for cls in [*STRUCTS.values(), UnknownEvent]:
-        missing = set(cls.__struct_fields__) - columns
-        assert not missing, f"{cls.__name__}: {missing}"
+    columns = {r[0] for r in found}
+    assert set(rows.COLUMNS) <= columns
+    for etype, cls in STRUCTS.items():
+        stored, in_extra = STORAGE[etype]
+        assert set(stored) <= columns, etype
+        placed = set(stored.values()) | set(in_extra) | {"extra"}
+        assert placed == set(cls.__struct_fields__), f"{etype}: {set(cls.__struct_fields__) ^ placed}"
+    assert set(UnknownEvent.__struct_fields__) <= columns
 
 
 async def test_ingest_status_reconciles(client, app):
@@ -206,3 +213,22 @@ async def test_a_hook_that_falls_too_far_behind_loses_its_oldest_batches_counted
     release.set()
     await runner.close(5)
     assert got == [[0], [3], [4]]
+
+
+async def test_a_chunk_record_keeps_rows_notable_events_and_matches_and_reads_the_old_format(app):
+    """The write-ahead log keeps a chunk's record: its rows, its notable events exactly (a match_end
+    without scores is not a 0:0 after a crash), its matches. A record of the release before
+    clickhouse/0008 (JSONEachRow lines) reads as the same chunk."""
+    items = [{"type": "match_end", "match_id": "m-rec", "map_name": "dm/x"},
+             {"type": "player_kill", "match_id": "m-rec", "attacker_name": "A", "victim_name": "B", "killer_name": "K"},
+             {"type": "weapon_fire", "match_id": "m-other", "player_name": "F"},
+             {"type": "bomb_planted", "match_id": "m-rec", "site": "A"}]
+    events = validate(items, server_id=77).accepted
+    chunk = app.state.pipeline.prepare(events)
+    again = Chunk.from_record(4, chunk.record(), lsn=9)
+    assert again.payload == chunk.payload and again.lsn == 9 and not again.legacy
+    assert again.notable == chunk.notable == events[:2]
+    assert again.notable[0].allies_score is None and again.notable[1].killer_name == "K"
+    assert again.touched == chunk.touched == {(77, "m-rec"): events[0].received_at, (77, "m-other"): events[0].received_at}
+    old = Chunk.from_record(4, msgspec.json.Encoder().encode_lines(events), lsn=3)
+    assert old.legacy and old.payload == chunk.payload and old.notable == events[:2] and old.touched == chunk.touched
