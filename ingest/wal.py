@@ -128,6 +128,8 @@ class WriteAheadLog:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._spare_lock = threading.Lock()
+        self._allocating = threading.Lock()  # one segment allocation at a time (spare or inline)
+        self._spares = 0  # spare files ready (under _spare_lock): read per group without a syscall
         self._preparing: asyncio.Future | None = None
         self.bytes_on_disk = 0
 
@@ -175,6 +177,7 @@ class WriteAheadLog:
         # The next segment is allocated by the first write, not here: a start on a full disk must
         # still recover what the log holds.
         self.bytes_on_disk = sum(p.stat().st_size for p in [*self.folder.glob("*.wal"), *self.folder.glob("*.seg")])
+        self._spares = sum((self.folder / name).exists() for name in SPARES)
         return recovered
 
     def _read_segment(self, path: Path, first: int, recovered: Recovered) -> Iterable[tuple[int, int, int, bytes]]:
@@ -337,11 +340,16 @@ class WriteAheadLog:
         path = self.folder / _segment_name(first_lsn)
         if not path.exists():  # (one that exists holds no record yet: a previous run's last, unused)
             spare = self._take_spare()
+            if spare is None:
+                # A spare being allocated right now: wait for it rather than race it for the disk
+                # (two allocations at once can both fail where one fits).
+                with self._allocating:
+                    spare = self._take_spare()
+                    if spare is None:  # none ready: allocate here (this group's acknowledgements wait)
+                        _allocate(path, self.segment_bytes)
+                        self.bytes_on_disk += self.segment_bytes
             if spare is not None:
                 os.replace(spare, path)
-            else:  # none ready: allocate here (the acknowledgements of this group wait for it)
-                _allocate(path, self.segment_bytes)
-                self.bytes_on_disk += self.segment_bytes
             fsync_dir(self.folder)
         if self._fd >= 0:
             os.close(self._fd)
@@ -351,25 +359,33 @@ class WriteAheadLog:
             self._segments.append((first_lsn, path))
 
     def _take_spare(self) -> Path | None:
+        """Writer thread: a ready spare to rename into the next segment (counted as taken), or None."""
         with self._spare_lock:
+            if self._spares == 0:
+                return None
             for name in SPARES:
                 spare = self.folder / name
                 if spare.exists():
+                    self._spares -= 1
                     return spare
+            self._spares = 0
         return None
 
     def _prepare_spare(self) -> None:
         """Worker thread: allocate a spare segment ahead of need, so no rotation waits for one."""
         try:
             tmp = self.folder / "spare.tmp"
-            _allocate(tmp, self.segment_bytes)
+            with self._allocating:
+                _allocate(tmp, self.segment_bytes)
             with self._spare_lock:
                 free = [name for name in SPARES if not (self.folder / name).exists()]
                 if free:
                     os.replace(tmp, self.folder / free[0])
                     self.bytes_on_disk += self.segment_bytes
+                    self._spares += 1
                 else:
                     tmp.unlink(missing_ok=True)
+                    self._spares = len(SPARES)
         except OSError as exc:  # a full disk: the next rotation tries itself, and says so
             log.warning("write-ahead log: could not allocate a spare segment: %s", exc)
 
@@ -385,13 +401,20 @@ class WriteAheadLog:
                     free = [name for name in SPARES if not (self.folder / name).exists()]
                     if free and size == self.segment_bytes:
                         os.replace(path, self.folder / free[0])  # its old records are told apart by their lsns
+                        self._spares += 1
                         continue
                 self.bytes_on_disk -= size
                 path.unlink()
             except FileNotFoundError:
                 pass
-        if (self._preparing is None or self._preparing.done()) and self._fd >= 0 and self._take_spare() is None:
+        # The spare count, not a stat of the spare files: this runs on the loop after every group.
+        if (self._preparing is None or self._preparing.done()) and self._fd >= 0 and self._spares == 0:
             self._preparing = asyncio.get_running_loop().run_in_executor(None, self._prepare_spare)
+
+    @property
+    def spares(self) -> int:
+        """Allocated segments ready to become the next ones (as counted, without a syscall)."""
+        return self._spares
 
     @property
     def open_chunks(self) -> int:

@@ -12,8 +12,10 @@ import contextlib
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +31,22 @@ EXAMPLES = ROOT / "examples"  # real input carried in the repo (examples/README.
 Q3_LOG = EXAMPLES / "q3" / "games.log"
 MOHAA_KILL = EXAMPLES / "mohaa" / "real-player-kill.json"
 ADMIN_TOKEN = "fsa_test_admin_token"
+
+
+def pytest_configure(config):
+    """As root, each session gets its own base temp dir outside /tmp/pytest-of-root.
+
+    The embedded Postgres runs as an unprivileged user who must walk down to its data dir
+    (fragstats.embedded opens the parents o+x); pytest makes /tmp/pytest-of-root 0700 again at
+    every session start, so a second session (a developer's run beside CI's) would lock the first
+    session's Postgres out of its files mid-run ("pg_control: Permission denied")."""
+    if os.geteuid() != 0 or config.option.basetemp:
+        return
+    for old in Path(tempfile.gettempdir()).glob("fragstats-pytest-*"):  # sessions untouched for 3 h
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > 3 * 3600:
+                shutil.rmtree(old, ignore_errors=True)
+    config.option.basetemp = tempfile.mkdtemp(prefix="fragstats-pytest-")
 
 
 def free_port() -> int:

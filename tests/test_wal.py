@@ -83,12 +83,24 @@ async def test_segments_are_allocated_whole_and_recycled_once_every_chunk_in_the
     kept = segments()
     assert 1 < len(kept) < 5 and all(int(p.stem) > lsns[0] for p in kept)
     assert any((folder / name).exists() for name in SPARES)  # a sealed segment kept for reuse, not allocated anew
+    on_disk = lambda: sum((folder / name).exists() for name in SPARES)  # noqa: E731
+
+    async def settled() -> bool:  # a spare being allocated on a worker thread may land meanwhile
+        for _ in range(100):
+            if wal.spares == on_disk():
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    assert await settled()  # the count read after every group agrees with the files
     wal.done(lsns[10:])
     later = await wal.append(payload(99, 3500), 1)  # fills a recycled segment: its old records must not come back
     await wal.flush_pending()
+    assert await settled()
     wal.close()
-    recovered = WriteAheadLog(folder).open()
-    assert list(recovered.chunks) == [later]
+    reopened = WriteAheadLog(folder)
+    recovered = reopened.open()
+    assert list(recovered.chunks) == [later] and reopened.spares == on_disk()
 
 
 async def test_one_fsync_serves_many_concurrent_appends(tmp_path):
