@@ -131,6 +131,7 @@ class WriteAheadLog:
         self._allocating = threading.Lock()  # one segment allocation at a time (spare or inline)
         self._spares = 0  # spare files ready (under _spare_lock): read per group without a syscall
         self._preparing: asyncio.Future | None = None
+        self._kick_scheduled = False
         self.bytes_on_disk = 0
 
     # ---- start-up ----------------------------------------------------------
@@ -254,10 +255,19 @@ class WriteAheadLog:
             await self._idle.wait()
 
     async def _submit(self, record: tuple) -> None:
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._pending.append((record, future))
-        self._kick()
+        # Kick at the end of this turn of the loop, not now: the requests read in the same turn
+        # (one wake-up of the selector often hands over several) then share one group and one fsync.
+        if not self._kick_scheduled:
+            self._kick_scheduled = True
+            loop.call_soon(self._deferred_kick)
         await future
+
+    def _deferred_kick(self) -> None:
+        self._kick_scheduled = False
+        self._kick()
 
     def _kick(self) -> None:
         """Hand everything pending to the writer thread, unless it is busy (then the next group
