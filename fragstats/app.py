@@ -38,7 +38,7 @@ from fragstats.errors import (
 )
 from fragstats.http import client_disconnect_handler
 from fragstats.identities import NoIdentities
-from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint
+from fragstats.metrics import HTTPMetricsMiddleware, Metrics, metrics_endpoint, watch_event_loop
 from fragstats.migrations import migrate_all
 from fragstats.settings import Settings
 from fragstats.wiring import Wiring
@@ -132,7 +132,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if settings.mqtt_url:  # MQTT beside HTTP: the same admission (ingest/mqtt.py)
                 app.state.mqtt = MqttIngest(settings, pipeline, metrics, engines.pg)
                 app.state.mqtt.start()
+            lag_watch = asyncio.create_task(watch_event_loop(metrics.event_loop_lag.observe))
             yield
+            lag_watch.cancel()
             await drain(app)
             await app.state.uploads.close()
         finally:

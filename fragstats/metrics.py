@@ -7,6 +7,7 @@ one process without "duplicated timeseries" errors.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from prometheus_client import (
@@ -80,6 +81,11 @@ class Metrics:
         self.wal_fsync_seconds = Histogram("fragstats_wal_fsync_seconds",
                                            "Time of one group write + fsync of the write-ahead log.",
                                            buckets=_LATENCY_BUCKETS, registry=r)
+        self.event_loop_lag = Histogram("fragstats_event_loop_lag_seconds",
+                                        "How late the event loop ran a timer (sampled every 50 ms): time the"
+                                        " loop spent on other work before it could serve a ready request.",
+                                        buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+                                        registry=r)
         self.http_seconds = Histogram("fragstats_http_request_seconds", "HTTP request time by route and status.",
                                       ["route", "method", "status"], buckets=_LATENCY_BUCKETS, registry=r)
         self.live_servers = Gauge("fragstats_live_servers", "Game servers that sent an event recently.", registry=r)
@@ -97,6 +103,17 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+async def watch_event_loop(observe, interval_s: float = 0.05) -> None:
+    """Run for ever on the loop: every `interval_s` seconds, `observe` how late (s) a timer fired.
+    A lag is time every request ready meanwhile waited, whatever held the loop (a long callback, a
+    thread holding the GIL); it is what a p99 time to answer is made of when the disk is not."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + interval_s
+        await asyncio.sleep(interval_s)
+        observe(max(0.0, loop.time() - due))
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -166,6 +166,7 @@ def test_exposition_has_the_contract(known):
                  "fragstats_draining", "process_cpu_seconds_total", "process_resident_memory_bytes",
                  "fragstats_dead_letter_events", "fragstats_dead_lettered_events_total", "fragstats_disk_full",
                  "fragstats_wal_bytes", "fragstats_wal_fsync_seconds_bucket", "fragstats_queue_bytes",
+                 "fragstats_event_loop_lag_seconds_bucket",
                  "fragstats_uploads_total", "fragstats_upload_seconds_bucket", "fragstats_upload_payload_bytes_bucket",
                  "fragstats_upload_job_seconds_bucket", "fragstats_upload_jobs", "fragstats_upload_job_failures_total"):
         assert name in names, name
@@ -327,7 +328,7 @@ def test_dashboards_cover_the_operator_questions():
                    "histogram_quantile(0.99, sum by (route, le) (rate(fragstats_http_request_seconds_bucket",
                    'status=~"[45].."', "rate(process_cpu_seconds_total", "process_resident_memory_bytes",
                    "fragstats_dead_letter_events", "fragstats_disk_full", "fragstats_wal_fsync_seconds_bucket",
-                   "rate(fragstats_dead_lettered_events_total", "rate(fragstats_uploads_total",
+                   "rate(fragstats_event_loop_lag_seconds_bucket", "rate(fragstats_dead_lettered_events_total", "rate(fragstats_uploads_total",
                    "rate(fragstats_upload_seconds_bucket", "rate(fragstats_upload_payload_bytes_bucket",
                    "rate(fragstats_upload_job_seconds_bucket", "fragstats_upload_jobs"):
         assert needle in exprs, needle
