@@ -21,6 +21,7 @@ import time
 
 import msgspec
 
+from fragstats.cooperative import mapped, slices
 from fragstats.identities import Play
 from identity.achievements import Folder, State, Unlock, parse_rule, players_of, sort_key
 
@@ -40,7 +41,7 @@ _ORDER = ("received_at, server_id, match_id, timestamp, occurred_at, "
 
 
 def _ts(epoch_s: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -69,9 +70,13 @@ class AchievementStore:
 
     async def apply(self, plays: list[Play]) -> list[Unlock]:
         """Fold one committed batch's plays (types of `PLAY_TYPES`; others are ignored)."""
-        plays = sorted((p for p in plays if p.type in PLAY_TYPES), key=sort_key)
+        # Keys computed in slices and sorted in C: a batch's plays are tens of thousands, and neither
+        # this nor the fold below may hold the loop for long (fragstats.cooperative).
+        plays = [p for p in plays if p.type in PLAY_TYPES]
         if not plays:
             return []
+        keys = await mapped(sort_key, plays)
+        plays = [plays[i] for i in sorted(range(len(plays)), key=keys.__getitem__)]
         players = sorted(players_of(plays) | {p.victim_id for p in plays if p.victim_id})
         matches = sorted({(p.server_id, p.match_id) for p in plays})
         async with self.pool.acquire() as conn, conn.transaction():
@@ -93,7 +98,9 @@ class AchievementStore:
                     " WHERE (server_id, match_id) IN (SELECT * FROM unnest($1::int[], $2::text[]))",
                     [m[0] for m in matches], [m[1] for m in matches]):
                 state.matches[(r["server_id"], r["match_id"])] = json.loads(r["state"])
-            unlocks = self.folder.fold(state, plays)
+            unlocks: list[Unlock] = []
+            async for part in slices(plays):  # a left fold: slice by slice is the same fold
+                unlocks += self.folder.fold(state, part)
             await self._write(conn, state, unlocks, matches)
         if unlocks:
             self.unlocks_total.inc(len(unlocks))

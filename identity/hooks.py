@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from fragstats.cooperative import mapped
 from fragstats.errors import ApiError
 from fragstats.identities import Play
 from identity.claims import CLAIM_COMMAND, redeem_claim
@@ -46,7 +47,7 @@ def after_commit_factory(convert: Callable[[object], Play | None]):
 
     def factory(app):
         async def players(notable: list, touched: dict) -> None:
-            plays = [p for p in map(convert, notable) if p is not None]
+            plays = await mapped(convert, notable)  # in slices: a batch holds tens of thousands
             if not plays:
                 return
             ident = app.state.identity

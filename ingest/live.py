@@ -14,13 +14,13 @@ Keys (every one with a TTL, so a crashed server's match disappears on its own):
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict
 
 import msgspec
 import redis.asyncio as redis_asyncio
 
+from fragstats.cooperative import slices
 from ingest.events import NOTABLE
 from ingest.identity import display_name, kill_kind, player_id
 
@@ -82,46 +82,45 @@ class LiveState:
         seen_players: dict[int, dict[str, float]] = defaultdict(dict)
         for (server_id, match_id), at in touched.items():
             matches[(server_id, match_id)] = {"server_id": server_id, "match_id": match_id, "last_event_at": at}
-        for i, ev in enumerate(notable):
-            if i % 512 == 511:
-                await asyncio.sleep(0)  # a busy batch holds thousands of kills: let requests in between
-            key = (ev.server_id, ev.match_id)
-            state = matches.get(key)
-            etype = _INTERESTING.get(type(ev))
-            if state is None or etype is None:
-                continue
-            if ev.map_name:
-                state["map_name"] = ev.map_name
-            if ev.gametype:
-                state["gametype"] = ev.gametype
-            if etype == "match_start":
-                state["started_at"] = ev.received_at
-                state["ended"] = "0"
-            elif etype == "match_end":
-                state["ended"] = "1"
-            if etype in ("heartbeat", "match_end"):
-                for field in ("allies_score", "axis_score"):
-                    value = getattr(ev, field)
-                    if value is not None:
-                        state[field] = value
-            for prefix in _PLAYER_PREFIXES:
-                name = getattr(ev, f"{prefix}_name", None)
-                if name:
-                    pid = player_id(getattr(ev, f"{prefix}_guid", None), name, ev.server_id)
-                    seen_players[ev.server_id][pid] = ev.received_at
-                    names[key][pid] = display_name(name)
-            if etype == "player_kill":
-                kind = kill_kind(ev)
-                victim = player_id(ev.victim_guid, ev.victim_name, ev.server_id)
-                if victim:
-                    deaths[key][victim] += 1
-                attacker = player_id(ev.attacker_guid, ev.attacker_name, ev.server_id)
-                if kind == "kill" and attacker:
-                    kills[key][attacker] += 1
-                if len(feed_kills[key]) < _FEED_KILLS_MAX:
-                    feed_kills[key].append({"attacker": display_name(ev.attacker_name),
-                                            "victim": display_name(ev.victim_name),
-                                            "weapon": ev.weapon or "", "kill_kind": kind})
+        async for part in slices(notable):  # a busy batch holds thousands of kills: requests go in between
+            for ev in part:
+                key = (ev.server_id, ev.match_id)
+                state = matches.get(key)
+                etype = _INTERESTING.get(type(ev))
+                if state is None or etype is None:
+                    continue
+                if ev.map_name:
+                    state["map_name"] = ev.map_name
+                if ev.gametype:
+                    state["gametype"] = ev.gametype
+                if etype == "match_start":
+                    state["started_at"] = ev.received_at
+                    state["ended"] = "0"
+                elif etype == "match_end":
+                    state["ended"] = "1"
+                if etype in ("heartbeat", "match_end"):
+                    for field in ("allies_score", "axis_score"):
+                        value = getattr(ev, field)
+                        if value is not None:
+                            state[field] = value
+                for prefix in _PLAYER_PREFIXES:
+                    name = getattr(ev, f"{prefix}_name", None)
+                    if name:
+                        pid = player_id(getattr(ev, f"{prefix}_guid", None), name, ev.server_id)
+                        seen_players[ev.server_id][pid] = ev.received_at
+                        names[key][pid] = display_name(name)
+                if etype == "player_kill":
+                    kind = kill_kind(ev)
+                    victim = player_id(ev.victim_guid, ev.victim_name, ev.server_id)
+                    if victim:
+                        deaths[key][victim] += 1
+                    attacker = player_id(ev.attacker_guid, ev.attacker_name, ev.server_id)
+                    if kind == "kill" and attacker:
+                        kills[key][attacker] += 1
+                    if len(feed_kills[key]) < _FEED_KILLS_MAX:
+                        feed_kills[key].append({"attacker": display_name(ev.attacker_name),
+                                                "victim": display_name(ev.victim_name),
+                                                "weapon": ev.weapon or "", "kill_kind": kind})
         for (server_id, match_id), state in matches.items():
             srv = servers.setdefault(server_id, {})
             srv.update(match_id=match_id, last_event_at=state["last_event_at"],
