@@ -4,8 +4,8 @@
   generates a token once and keeps it in `<data_dir>/admin_token` (mode 0600).
 - Game server: `X-Server-Token: <token>` (or `Authorization: Bearer <token>`). Tokens are stored
   as SHA-256 only and resolved through a small TTL cache, so the hot ingest path does not ask
-  Postgres on every request; a revoked token stops working in this process at once, in other
-  processes within `token_cache_ttl_s`.
+  Postgres on every request; a revoked or rotated token stops working in this process at once, in
+  other processes within `token_cache_ttl_s` (`FRAGSTATS_TOKEN_CACHE_TTL_S`).
 - API keys (`POST /api/v1/keys`, admin only) carry scopes: `tournaments`, `upload`, `read`, `admin`.
   A key is sent as `Authorization: Bearer <key>` or `X-API-Key: <key>` (the damage meter's header).
 
@@ -92,6 +92,9 @@ class Authenticator:
         self.cache_ttl_s = cache_ttl_s
         self.failures = failures or FailedAuth()
         self._servers: dict[bytes, tuple[int | None, float]] = {}
+        # Bumped by forget_servers: a lookup that read Postgres before a revocation or rotation
+        # committed must not put its (now stale) answer into the cache after the cache was cleared.
+        self._servers_generation = 0
 
     def is_admin_token(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(token_hash(token), self._admin_hash)
@@ -134,16 +137,20 @@ class Authenticator:
         if cached is not None and cached[1] > now:
             server_id = cached[0]
         else:
+            generation = self._servers_generation
             row = await self.pool.fetchrow(
                 "SELECT id FROM servers WHERE token_hash = $1 AND revoked_at IS NULL", digest)
             server_id = row["id"] if row else None
             if len(self._servers) > 10_000:
                 self._servers.clear()
-            self._servers[digest] = (server_id, now + self.cache_ttl_s)
+            if generation == self._servers_generation:
+                self._servers[digest] = (server_id, now + self.cache_ttl_s)
         if server_id is None:
             raise self.failures.refuse(request, "server_token", token, "unknown or revoked server token")
         return server_id
 
     def forget_servers(self) -> None:
-        """Drop cached token lookups (after a revocation in this process)."""
+        """Drop cached token lookups (after a revocation or a token rotation in this process), including
+        the answers of lookups still under way."""
+        self._servers_generation += 1
         self._servers.clear()

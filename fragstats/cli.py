@@ -1,4 +1,4 @@
-"""The `fragstats` command: `serve`, `server add|list|revoke`, `key add`, `dead-letter status|redrive`,
+"""The `fragstats` command: `serve`, `server add|list|rotate-token|revoke`, `key add`, `dead-letter status|redrive`,
 `achievements backfill`, `mqtt broker-files`, `import-log`.
 
 Flags override `FRAGSTATS_*` environment variables (see `fragstats/settings.py`).
@@ -200,6 +200,17 @@ def server_add(name: str, url: str, admin_token: str | None, data_dir: Path | No
 def server_list(url: str, admin_token: str | None, data_dir: Path | None) -> None:
     """List game servers as JSON."""
     click.echo(json.dumps(_call("GET", url, _admin_token(admin_token, data_dir), "/api/v1/servers")))
+
+
+@server.command("rotate-token")
+@click.argument("server_id", type=int)
+@_url_option
+@_admin_option
+@_data_dir_option
+def server_rotate_token(server_id: int, url: str, admin_token: str | None, data_dir: Path | None) -> None:
+    """Give SERVER_ID a new token; prints `{"server_id", "token", ...}` (shown once). The old token
+    stops at once; for MQTT, run `fragstats mqtt broker-files` again and SIGHUP the broker."""
+    click.echo(json.dumps(_call("POST", url, _admin_token(admin_token, data_dir), f"/api/v1/servers/{server_id}/token")))
 
 
 @server.command("revoke")

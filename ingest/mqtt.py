@@ -12,8 +12,9 @@ Who may publish: the broker decides, against our server tokens. `GET /api/v1/ing
 (admin; `fragstats mqtt broker-files`) renders a mosquitto password file — user `server-<id>`, its
 token as password (PBKDF2-SHA512, stored when the server was made, `fragstats.servers`) — and an ACL
 file by which `server-<id>` may write only `openmohaa/events/<id>` and our own user may read them.
-Regenerate both (and send the broker SIGHUP) after adding or revoking a server; a message for a
-server that is unknown or revoked here is dropped all the same.
+Regenerate both (and send the broker SIGHUP) after adding, rotating (`POST /api/v1/servers/{id}/token`)
+or revoking a server: until then the broker takes the old token; a message for a server that is
+unknown or revoked here is dropped all the same.
 
 What MQTT cannot say: there is no 429. A message the queue cannot take (the outcomes `shed`,
 `draining`, `disk_full`, `storage_error` of `ingest.pipeline.Admission`) is dropped and counted in

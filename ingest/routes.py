@@ -201,7 +201,8 @@ async def mqtt_broker_files(request: Request) -> Response:
     """`GET /api/v1/ingest/mqtt/broker-files` (admin): mosquitto's password and ACL files for MQTT
     ingest, `{"password_file", "acl_file"}` (see `ingest/mqtt.py`): each active game server publishes
     as `server-<id>` with its token, to `openmohaa/events/<id>` only; the user of `FRAGSTATS_MQTT_URL`
-    reads them all. Servers made before MQTT support need a new token to appear."""
+    reads them all. Servers made before MQTT support appear once their token is rotated
+    (`POST /api/v1/servers/{id}/token`)."""
     state = request.app.state
     state.auth.require_admin(request)
     subscriber = parse_url(state.settings.mqtt_url) if state.settings.mqtt_url else {}

@@ -159,3 +159,24 @@ def test_a_full_queue_sheds_mqtt_messages_and_counts_them(serve_factory, tmp_pat
         assert metric(serve.url, "fragstats_ingest_events_accepted_total") == 96
     finally:
         stop_process(broker, 10)
+
+
+def test_after_a_token_rotation_the_broker_takes_the_new_token_only(serve_factory, tmp_path, broker_port):
+    serve = serve_factory({"FRAGSTATS_MQTT_URL": f"mqtt://fragstats:sub-secret@127.0.0.1:{broker_port}",
+                           "FRAGSTATS_MQTT_RECONNECT_S": "0.3", "FRAGSTATS_DURABILITY": "memory"}).start()
+    a = json.loads(cli("server", "add", "MQTT rotated", "--url", serve.url))
+    rotated = json.loads(cli("server", "rotate-token", str(a["server_id"]), "--url", serve.url))
+    assert rotated["server_id"] == a["server_id"] and rotated["token"] != a["token"]
+    cli("mqtt", "broker-files", "--out", str(tmp_path / "broker"), "--url", serve.url)
+    broker = start_broker(tmp_path / "broker", broker_port)
+    try:
+        wait_for(lambda: metric(serve.url, "fragstats_mqtt_connected") == 1, what="the subscription")
+        user, topic = f"server-{a['server_id']}", f"openmohaa/events/{a['server_id']}"
+        with pytest.raises(aiomqtt.MqttError):
+            asyncio.run(publish(broker_port, user, a["token"], topic, [b"[]"]))
+        match_id = "mqtt-" + uuid.uuid4().hex[:12]
+        asyncio.run(publish(broker_port, user, rotated["token"], topic, [json.dumps(events(match_id)).encode()]))
+        wait_for(lambda: metric(serve.url, "fragstats_mqtt_messages_total", '{outcome="accepted"}') == 1,
+                 what="the message under the new token")
+    finally:
+        stop_process(broker, 10)
