@@ -79,6 +79,36 @@ async def test_s3_store_is_content_addressed_and_never_overwrites(s3):
     assert [o["Key"] for o in listed] == [f"unit/{key_of(digest)}"]
 
 
+PART = b'{"part": 1}'
+
+
+async def check_folder_delete(store: ObjectStore) -> None:
+    """A chunked upload's parts live in a folder of their own; deleting it leaves the shared store
+    (the same bytes as a document) and other folders alone."""
+    data = PART
+    digest = await store.put(data)
+    assert await store.put(data, "parts/up1") == digest and await store.put(b"other", "parts/up1") != digest
+    await store.put(data, "parts/up10")  # a folder whose name starts like the other's
+    assert store.get_sync(digest, "parts/up1") == data
+    assert await store.delete_under("parts/up1") == 2
+    assert await store.delete_under("parts/up1") == 0  # again: nothing there, no error
+    with pytest.raises(FileNotFoundError):
+        store.get_sync(digest, "parts/up1")
+    assert await store.get(digest) == data and store.get_sync(digest, "parts/up10") == data
+    await store.delete(digest, "parts/up10")
+    await store.delete(digest, "parts/up10")  # gone already: no error
+    assert await store.delete_under("parts/up10") == 0
+
+
+async def test_a_folder_of_parts_is_deleted_on_local_disk_and_s3(tmp_path, s3):
+    local = ObjectStore.open(None, {}, tmp_path)
+    await check_folder_delete(local)
+    assert not (tmp_path / "objects" / "parts" / "up1").exists()
+    await check_folder_delete(ObjectStore.open(f"s3://{BUCKET}/folders", s3["options"], None))
+    listed = s3["client"].list_objects_v2(Bucket=BUCKET, Prefix="folders/")["Contents"]
+    assert [o["Key"] for o in listed] == [f"folders/{key_of(digest_of(PART))}"]
+
+
 def drop_mid_body(url: str, path: str, key: str, total: int, sent: bytes) -> None:
     """Send a PUT's headers and part of its body, then close the connection (a dropped upload)."""
     host, port = url.removeprefix("http://").split(":")
@@ -117,6 +147,8 @@ def test_chunked_upload_resumes_after_a_dropped_connection_on_s3(serve_factory, 
         assert c.put(path + "0", content=chunks[0], headers=hdr).status_code == 200  # the same bytes again: fine
         assert c.put(path + "0", content=chunks[1][:size], headers=hdr).status_code == 409  # other bytes: refused
         assert c.put(path + str(n), content=b"x", headers=hdr).status_code == 404
+        held = s3["client"].list_objects_v2(Bucket=BUCKET, Prefix=f"app/parts/{up['uploadId']}/")
+        assert held["KeyCount"] >= n  # (and the refused other bytes of chunk 0, deleted with the folder)
         done = c.post(f"/api/v1/uploads/{up['uploadId']}/commit", headers=hdr)
         assert done.status_code == 202, done.text
         deadline = time.monotonic() + 60
@@ -124,6 +156,9 @@ def test_chunked_upload_resumes_after_a_dropped_connection_on_s3(serve_factory, 
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert state["status"] == "done", state
+        # Its parts had a folder of their own in the bucket; the document is stored whole, they are gone.
+        parts = s3["client"].list_objects_v2(Bucket=BUCKET, Prefix=f"app/parts/{up['uploadId']}/")
+        assert parts["KeyCount"] == 0, parts.get("Contents")
         while (report := c.get(f"/api/v1/encounters/{state['reportId']}").json())["status"] != "ready":
             assert report["status"] in ("queued", "parsing") and time.monotonic() < deadline, report
             time.sleep(0.2)

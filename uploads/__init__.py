@@ -1,7 +1,8 @@
 """Uploads: whole documents handed over by their producers, stored immutably, parsed by a worker.
 
 - Encounter reports of damage meters: our own protocol (`POST /api/v1/encounters`, checksummed with
-  RFC 8785 JCS), chunked resumable uploads for large ones, and the resonance-logs meter's own protocol
+  RFC 8785 JCS), chunked resumable uploads for large ones (expired with their chunks when abandoned,
+  `uploads.expiry`), and the resonance-logs meter's own protocol
   (`POST /api/v1/upload/`, `/upload/check`), deduplicated, parsed into ClickHouse (fights, parses,
   skills, hit timelines) and served as reports and leaderboards with percentiles.
 - Realm snapshots of strategy games (CSV, JSON, Excel workbooks of kingdom scanners): normalised,

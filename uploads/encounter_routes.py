@@ -23,7 +23,7 @@ from fragstats.params import MAX_OFFSET, int_param
 from uploads import queries, store
 from uploads.admission import admit_meter_batch, admit_report
 from uploads.bodies import BodyProblem, convert, decode_json, problem, read_upload
-from uploads.chunked import NewUpload
+from uploads.chunked import NewUpload, expiry_headers
 from uploads.http import (
     base_url,
     choice,
@@ -126,45 +126,72 @@ async def initiate_upload(request: Request) -> Response:
     document. Body `{"totalBytes": int, "sha256": hex of the whole document as sent, "gzip": bool}`.
 
     201 `{"uploadId", "status": "open", "totalBytes", "chunkBytes", "chunks", "received": [],
-    "missing": [0..n-1], "receivedBytes", "reportId": null, "error": null}`; then `PUT
+    "missing": [0..n-1], "receivedBytes", "expiresAt", "reportId": null, "error": null}`; then `PUT
     .../chunks/{index}` each chunk (any order; again after a dropped connection), `GET` the status to
-    see what is missing, `POST .../commit`. 422 naming the field for a bad size or hash.
+    see what is missing, `POST .../commit`, or `DELETE` it to abort. 422 naming the field for a bad
+    size or hash.
+
+    Expiry (tus's expiration extension): `expiresAt` (ISO-8601 UTC, ms) and the header
+    `Upload-Expires` (HTTP-date) say when the upload expires unless a chunk comes:
+    `FRAGSTATS_UPLOAD_EXPIRE_S` after the start or the last chunk received. Once expired its chunks are
+    deleted, its status is `expired`, and a chunk or commit answers 410 `upload_expired`.
     """
     svc, who = await uploader(request)
     spec = convert(decode_json(await read_upload(request, svc.settings.max_api_body_bytes),
                                svc.settings.upload_max_json_depth), NewUpload)
-    return json_response(await svc.chunked.initiate(who.label, spec), 201)
+    state = await svc.chunked.initiate(who.label, spec)
+    return json_response(state, 201, expiry_headers(state))
 
 
 @upload_route("chunked")
 @body_of("application/octet-stream", {"type": "string", "format": "binary"})
 async def put_chunk(request: Request) -> Response:
     """`PUT /api/v1/uploads/{upload_id}/chunks/{index}` (upload scope): one chunk's raw bytes (0-based
-    index; every chunk but the last exactly `chunkBytes`). 200 with the upload's status; 404 for an
+    index; every chunk but the last exactly `chunkBytes`). 200 with the upload's status, its
+    `expiresAt` and `Upload-Expires` moved forward (`FRAGSTATS_UPLOAD_EXPIRE_S` from now); 404 for an
     unknown upload or index, 409 when the upload is committed or the chunk came before with other
-    bytes, 422 for a wrong size. A chunk whose connection drops is not kept."""
+    bytes, 410 `upload_expired` / `upload_aborted` once the upload has expired or was aborted (its
+    chunks are gone: start a new upload), 422 for a wrong size. A chunk whose connection drops is not
+    kept. Its bytes count against the key's daily byte quota (also when refused)."""
     svc, who = await uploader(request)
     index = request.path_params["index"]
     data = await read_upload(request, svc.settings.upload_chunk_bytes)
     svc.metrics.payload.labels("chunked").observe(len(data))
     await svc.limits.charge(who, len(data), 0)
-    return json_response(await svc.chunked.put_chunk(request.path_params["upload_id"], who.label, index, data))
+    state = await svc.chunked.put_chunk(request.path_params["upload_id"], who.label, index, data)
+    return json_response(state, 200, expiry_headers(state))
 
 
 async def upload_status(request: Request) -> Response:
     """`GET /api/v1/uploads/{upload_id}` (upload scope): a chunked upload's status: `received` and
-    `missing` chunk indexes, `status` open|committed|done|failed, `reportId` once done, `error` (with
-    `events` naming each field) once failed. 404 for an upload of another key."""
+    `missing` chunk indexes, `status` open|committed|done|failed|expired|aborted, `expiresAt`
+    (ISO-8601 UTC; while open, also the header `Upload-Expires`; once expired, when it did), `reportId`
+    once done, `error` (with `events` naming each field) once failed. 404 for an upload of another key,
+    and for an expired or aborted upload after `FRAGSTATS_UPLOAD_ENDED_KEEP_S`."""
     svc, who = await uploader(request)
-    return json_response(await svc.chunked.status(request.path_params["upload_id"], who.label))
+    state = await svc.chunked.status(request.path_params["upload_id"], who.label)
+    return json_response(state, 200, expiry_headers(state))
+
+
+async def abort_upload(request: Request) -> Response:
+    """`DELETE /api/v1/uploads/{upload_id}` (upload scope): abort an open chunked upload (tus's
+    termination, S3's AbortMultipartUpload). 204: its chunks are deleted, its status is `aborted`, and
+    a chunk or commit answers 410 `upload_aborted`; 204 again for an upload already aborted or
+    expired. 404 for an unknown upload or one of another key (the admin may abort any); 409 once
+    committed (its document is taken: `DELETE /api/v1/encounters/{id}` removes a report). The chunk
+    bytes already counted against the key's daily quota stay counted."""
+    svc, who = await uploader(request)
+    await svc.chunked.abort(request.path_params["upload_id"], who.label)
+    return Response(status_code=204)
 
 
 @upload_route("chunked")
 async def commit_upload(request: Request) -> Response:
     """`POST /api/v1/uploads/{upload_id}/commit` (upload scope): every chunk is there; assemble, check
     and parse in the background. 202 with the status (`committed`; poll `GET /api/v1/uploads/{id}`
-    until `done` with `reportId`, or `failed` with the problems); 409 `chunks_missing` listing them;
-    429 over the daily quota (the document counts now)."""
+    until `done` with `reportId`, or `failed` with the problems; either way the chunks are deleted
+    then); 409 `chunks_missing` listing them; 410 `upload_expired` / `upload_aborted`; 429 over the
+    daily quota (the document counts now)."""
     svc, who = await uploader(request)
     state = await svc.chunked.status(request.path_params["upload_id"], who.label)
     if state["status"] == "open" and not state["missing"]:
@@ -412,6 +439,7 @@ routes = [
     Route("/api/v1/uploads/status", uploads_status, methods=["GET"]),
     Route("/api/v1/uploads/usage", my_usage, methods=["GET"]),
     Route("/api/v1/uploads/{upload_id}", upload_status, methods=["GET"]),
+    Route("/api/v1/uploads/{upload_id}", abort_upload, methods=["DELETE"]),
     Route("/api/v1/uploads/{upload_id}/chunks/{index:int}", put_chunk, methods=["PUT"]),
     Route("/api/v1/uploads/{upload_id}/commit", commit_upload, methods=["POST"]),
 ]

@@ -9,7 +9,10 @@ limit per key and a daily quota per key.
 - Quota: bytes and documents per key per UTC day, counted in Postgres (`upload_usage`) by one
   conditional upsert, so concurrent uploads cannot pass it together; over it: 429 with `Retry-After`
   = seconds until midnight UTC. What counts: every body read (bytes, after gzip) and every document
-  taken (a report, each encounter of a meter batch, a snapshot, a chunked upload at commit).
+  taken (a report, each encounter of a meter batch, a snapshot, a chunked upload at commit). A
+  chunk's bytes count when it is received, and stay counted for that day when its upload expires or
+  is aborted: the quota bounds what a key sends per day, not what it holds (what an ended upload held
+  is deleted, `uploads.expiry`); giving bytes back would let a key send without end by aborting.
 - A key's own limits (columns of `api_keys`, set by `POST /api/v1/keys`) override the defaults
   `FRAGSTATS_UPLOAD_RATE_PER_MINUTE`, `FRAGSTATS_UPLOAD_DAILY_BYTES`, `FRAGSTATS_UPLOAD_DAILY_UPLOADS`.
 """

@@ -36,6 +36,15 @@ class UploadMetrics:
                           ["state"], registry=registry)
         self.job_failures = Counter("fragstats_upload_job_failures_total", "Parse jobs that failed, by kind.",
                                     ["kind"], registry=registry)
+        self.expired = Counter("fragstats_uploads_expired_total",
+                               "Chunked uploads that expired (no chunk for FRAGSTATS_UPLOAD_EXPIRE_S); their chunks are"
+                               " deleted.", registry=registry)
+        self.aborted = Counter("fragstats_uploads_aborted_total",
+                               "Chunked uploads their client aborted (DELETE /api/v1/uploads/{id}); their chunks are"
+                               " deleted.", registry=registry)
+        self.parts_deleted = Counter("fragstats_upload_parts_deleted_total",
+                                     "Chunk objects deleted from the object store once their upload ended (expired,"
+                                     " aborted, done or failed).", registry=registry)
         self._versions: set[str] = {"none"}
         for kind in KINDS:
             self.seconds.labels(kind)

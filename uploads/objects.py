@@ -4,7 +4,10 @@ One library for both places (obstore, the Rust `object_store` crate's Python bin
 under `<data_dir>/objects` by default, an S3-compatible bucket when `FRAGSTATS_UPLOAD_STORE_URL` is
 `s3://bucket/prefix` (options from `FRAGSTATS_UPLOAD_STORE_OPTIONS` and the `AWS_*` environment).
 
-Keys are `sha256/<first two hex>/<hex>`. A put is a conditional create (`If-None-Match: *` on S3, an
+Keys are `sha256/<first two hex>/<hex>`; the parts of a chunked upload live apart, under a folder of
+that upload alone (`parts/<upload id>/<hex>`, the `under` argument), so that they can be deleted
+when the upload ends without touching a document or another upload's part of the same bytes. The
+shared `sha256/` objects are never deleted. A put is a conditional create (`If-None-Match: *` on S3, an
 exclusive create on disk): an object that exists already holds the same bytes (its name is their
 hash), so "already exists" is success and nothing is ever replaced. On local disk the new file and its
 folders are fsynced (`fragstats.durable`), so an acknowledged upload survives a power cut.
@@ -33,8 +36,9 @@ def digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def key_of(digest: str) -> str:
-    return f"sha256/{digest[:2]}/{digest}"
+def key_of(digest: str, under: str | None = None) -> str:
+    """The object's key: `sha256/<2 hex>/<hex>` in the shared store, `<under>/<hex>` in a folder."""
+    return f"sha256/{digest[:2]}/{digest}" if under is None else f"{under}/{digest}"
 
 
 class ObjectStore:
@@ -64,11 +68,12 @@ class ObjectStore:
         except Exception as exc:
             raise StartupError(f"the upload object store {url or data_dir / 'objects'} cannot be opened: {exc}") from exc
 
-    async def put(self, data: bytes) -> str:
-        """Store `data` under its SHA-256 (once; a second put of the same bytes changes nothing);
-        returns the hex digest. Raises OSError (e.g. ENOSPC) or obstore's errors when the store fails."""
+    async def put(self, data: bytes, under: str | None = None) -> str:
+        """Store `data` under its SHA-256 (once; a second put of the same bytes changes nothing), in
+        the shared store or in the folder `under`; returns the hex digest. Raises OSError (e.g.
+        ENOSPC) or obstore's errors when the store fails."""
         digest = digest_of(data)
-        key = key_of(digest)
+        key = key_of(digest, under)
         try:
             await obstore.put_async(self.store, key, data, mode="create")
         except AlreadyExistsError:
@@ -104,9 +109,40 @@ class ObjectStore:
         result = await obstore.get_async(self.store, key_of(digest))
         return bytes(await result.bytes_async())
 
-    def get_sync(self, digest: str) -> bytes:
-        """`get` for worker threads."""
-        return bytes(obstore.get(self.store, key_of(digest)).bytes())
+    def get_sync(self, digest: str, under: str | None = None) -> bytes:
+        """`get` for worker threads (`under`: the folder the object was put in)."""
+        return bytes(obstore.get(self.store, key_of(digest, under)).bytes())
+
+    async def delete(self, digest: str, under: str) -> None:
+        """Delete one object of the folder `under` (gone already: no error). The shared store's
+        objects have no delete: they may be any number of documents."""
+        try:
+            await obstore.delete_async(self.store, key_of(digest, under))
+        except FileNotFoundError:
+            pass
+
+    async def delete_under(self, under: str) -> int:
+        """Delete every object in the folder `under` (a chunked upload's parts); returns how many
+        there were. Objects already gone (another process deleting the same folder) are no error.
+        On local disk the emptied folder goes too."""
+        keys: list[str] = []
+        async for batch in obstore.list(self.store, prefix=f"{under}/"):
+            keys += [meta["path"] for meta in batch]
+        try:
+            if keys:
+                await obstore.delete_async(self.store, keys)
+        except FileNotFoundError:  # a local store refuses a batch with a missing key: one by one
+            for key in keys:
+                try:
+                    await obstore.delete_async(self.store, key)
+                except FileNotFoundError:
+                    pass
+        if self.local_root is not None:
+            try:
+                (self.local_root / under).rmdir()
+            except OSError:  # not there, or not empty: a part put while we deleted; the next sweep
+                pass
+        return len(keys)
 
     async def exists(self, digest: str) -> bool:
         try:
