@@ -117,6 +117,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     # path's many short-lived containers (gc was ~8% of the event loop's time under load).
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    # The log's writer thread needs the GIL back after every write and fsync; with the loop busy
+    # it waited Python's default 5 ms each time (Settings.switch_interval_ms; bench/RESULTS.md).
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
     try:
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
             runner.run(serve_app())

@@ -83,8 +83,19 @@ class Recovered:
         return sum(n for n, _ in self.chunks.values())
 
 
+_CRC_PIECE = 4096  # bytes: below the 5 KiB from which zlib.crc32 lets go of the GIL
+
+
 def _crc(kind: int, lsn: int, events: int, payload: bytes) -> int:
-    return zlib.crc32(payload, zlib.crc32(struct.pack("<BQI", kind, lsn, events)))
+    """CRC-32 of a record, taken 4 KiB at a time. The same value as one call over the payload, but
+    zlib.crc32 releases the GIL for a buffer over 5 KiB, and with the event loop busy the writer
+    thread then waited up to a switch interval to get it back, once per record: a group of 16
+    records took 50-175 ms (so did every request in it: the p99 time to 202), on tmpfs as on disk."""
+    crc = zlib.crc32(struct.pack("<BQI", kind, lsn, events))
+    view = memoryview(payload)
+    for start in range(0, len(view), _CRC_PIECE):
+        crc = zlib.crc32(view[start:start + _CRC_PIECE], crc)
+    return crc
 
 
 def _segment_name(first_lsn: int) -> str:
