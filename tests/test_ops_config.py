@@ -168,7 +168,9 @@ def test_exposition_has_the_contract(known):
                  "fragstats_wal_bytes", "fragstats_wal_fsync_seconds_bucket", "fragstats_queue_bytes",
                  "fragstats_event_loop_lag_seconds_bucket",
                  "fragstats_uploads_total", "fragstats_upload_seconds_bucket", "fragstats_upload_payload_bytes_bucket",
-                 "fragstats_upload_job_seconds_bucket", "fragstats_upload_jobs", "fragstats_upload_job_failures_total"):
+                 "fragstats_upload_job_seconds_bucket", "fragstats_upload_jobs", "fragstats_upload_job_failures_total",
+                 "fragstats_uploads_expired_total", "fragstats_uploads_aborted_total",
+                 "fragstats_upload_parts_deleted_total"):
         assert name in names, name
     assert {"reason", "status", "route", "method", "kind", "client_version", "state"} <= labels
 
@@ -330,7 +332,8 @@ def test_dashboards_cover_the_operator_questions():
                    "fragstats_dead_letter_events", "fragstats_disk_full", "fragstats_wal_fsync_seconds_bucket",
                    "rate(fragstats_event_loop_lag_seconds_bucket", "rate(fragstats_dead_lettered_events_total", "rate(fragstats_uploads_total",
                    "rate(fragstats_upload_seconds_bucket", "rate(fragstats_upload_payload_bytes_bucket",
-                   "rate(fragstats_upload_job_seconds_bucket", "fragstats_upload_jobs"):
+                   "rate(fragstats_upload_job_seconds_bucket", "fragstats_upload_jobs",
+                   "rate(fragstats_uploads_expired_total", "rate(fragstats_uploads_aborted_total"):
         assert needle in exprs, needle
     # Counters are only ever read through rate()/increase(), never plotted raw.
     for path in DASHBOARDS:
