@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     spool_replay_interval_ms: int = Field(2_000, description="How often spooled batches are retried (ms).")
     retry_after_s: int = Field(1, description="Retry-After seconds sent with 429/503.")
     after_commit_queue_batches: int = Field(1000, ge=1, description="Committed batches each after-commit hook (live state, tournament results) may fall behind before its oldest is dropped (logged and counted).")
+    after_commit_queue_events: int = Field(400_000, ge=1, description="Notable events (kills, scores, match starts and ends) each after-commit hook may hold unprocessed before its oldest batch is dropped (logged and counted); bounds the memory of a hook that falls behind (~0.5-1 KB an event).")
     after_commit_drain_s: float = Field(10.0, description="At shutdown, how long after-commit hooks may take to finish what they hold (s).")
 
     # Durability: what a 202 promises (README, "Reliability").

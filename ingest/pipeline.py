@@ -80,26 +80,37 @@ class HookRunner:
     """One after-commit hook on its own task, fed through its own bounded queue: the batch writer
     hands a committed batch's notable events over and never waits for the hook, so a slow hook
     (a tournament transaction, a Redis round trip) never delays the next insert. What the hook
-    does is derived from stored events and best effort: when its queue is full the oldest item is
-    dropped, logged and counted (`fragstats_after_commit_dropped_total{hook}`)."""
+    does is derived from stored events and best effort: when its queue is full (`capacity`
+    batches, or `capacity_events` notable events held) the oldest item is dropped, logged and
+    counted (`fragstats_after_commit_dropped_total{hook}`).
 
-    def __init__(self, hook: BatchHook, capacity: int, on_drop: Callable[[str], None]):
+    A hook that has fallen behind gets everything queued in one call: the batches' notable events
+    concatenated in commit order, their touched matches merged (latest receipt time). One fold and
+    one round trip instead of one per batch is how it catches up; the events held stay bounded."""
+
+    def __init__(self, hook: BatchHook, capacity: int, on_drop: Callable[[str], None],
+                 capacity_events: int | None = None):
         self.hook = hook
         self.name = hook_name(hook)
         self.capacity = capacity
+        self.capacity_events = capacity_events
         self.on_drop = on_drop
+        self._held = 0  # notable events queued
         self._items: collections.deque = collections.deque()
         self._wake = asyncio.Event()
         self._busy = False
         self._task = asyncio.create_task(self._run(), name=f"after-commit-{self.name}")
 
     def offer(self, notable: list, touched: dict) -> None:
-        if len(self._items) >= self.capacity:
-            self._items.popleft()
-            self.on_drop(self.name)
-            log.error("after-commit hook %s is %d batches behind: its oldest batch was dropped", self.name,
-                      self.capacity)
         self._items.append((notable, touched))
+        self._held += len(notable)
+        while len(self._items) > 1 and (len(self._items) > self.capacity or
+                                        (self.capacity_events is not None and self._held > self.capacity_events)):
+            oldest, _ = self._items.popleft()
+            self._held -= len(oldest)
+            self.on_drop(self.name)
+            log.error("after-commit hook %s is %d batches (%d events) behind: its oldest batch was dropped",
+                      self.name, len(self._items), self._held)
         self._wake.set()
 
     @property
@@ -112,7 +123,16 @@ class HookRunner:
             while not self._items:
                 self._wake.clear()
                 await self._wake.wait()
-            notable, touched = self._items.popleft()
+            if len(self._items) == 1:
+                notable, touched = self._items.popleft()
+            else:  # behind: all of it at once, in commit order
+                notable, touched = [], {}
+                for part, seen in self._items:
+                    notable += part
+                    for key, at in seen.items():
+                        touched[key] = max(at, touched.get(key, at))
+                self._items.clear()
+            self._held = 0
             self._busy = True
             try:
                 await self.hook(notable, touched)
@@ -378,7 +398,8 @@ class Pipeline:
             runner = self._runners.get(id(hook))
             if runner is None or runner.hook is not hook:
                 runner = self._runners[id(hook)] = HookRunner(hook, self.settings.after_commit_queue_batches,
-                                                              self._hook_dropped)
+                                                              self._hook_dropped,
+                                                              self.settings.after_commit_queue_events)
             runner.offer(notable, touched)
 
     def _hook_dropped(self, name: str) -> None:

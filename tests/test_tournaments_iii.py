@@ -382,7 +382,7 @@ async def test_odds_for_swiss_and_groups(client, org, fmt, n, settings):
     assert (await ok(await client.get(f"{API}/{tid}/odds")))["runs"] == 500
 
 
-def test_the_page_hides_a_reset_that_is_not_needed():
+async def test_the_page_hides_a_reset_that_is_not_needed():  # async only because the module is marked asyncio
     t = make("double_elimination", 4)
     while True:
         todo = [m for m in t.matches if m.status == "ready"]
