@@ -55,6 +55,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.asynccontextmanager
+async def on_uvicorn(asgi_app):
+    """`asgi_app` served by a real uvicorn with our HTTP protocol (fragstats.http) on a free
+    loopback port, in this event loop; yields the port, stops the server on exit."""
+    import uvicorn
+
+    from fragstats.http import CoalescingHttpToolsProtocol
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(asgi_app, host="127.0.0.1", port=port, http=CoalescingHttpToolsProtocol,
+                                           log_level="critical", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
 def stop_process(proc: subprocess.Popen, grace: float = 30) -> None:
     """SIGTERM, then SIGKILL after `grace` seconds."""
     if proc.poll() is not None:

@@ -10,15 +10,13 @@ import json
 import socket
 
 import pytest
-import uvicorn
-from conftest import free_port
+from conftest import on_uvicorn
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from test_input_limits import http_exchange, request_bytes
 
 from fragstats.direct import DirectApp, DirectRoute
 from fragstats.errors import ApiError
-from fragstats.http import CoalescingHttpToolsProtocol
 from fragstats.metrics import Metrics
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -36,23 +34,13 @@ async def door(request):
 async def test_a_direct_route_answers_as_the_app_would_on_real_uvicorn():
     app = DirectApp(routes=[Route("/door", door, methods=["POST"])], direct=[DirectRoute("POST", "/door", door)])
     app.state.metrics = Metrics()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=CoalescingHttpToolsProtocol,
-                                           log_level="critical", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-
+    async with on_uvicorn(app) as port:
         def exchange() -> list[tuple[int, bytes]]:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
                 return [http_exchange(sock, request_bytes("POST", "/door", body)) for body in (b"boom", b"x", b"nope")] + \
                        [http_exchange(sock, request_bytes("GET", "/door"))]
 
         answers = await asyncio.to_thread(exchange)
-    finally:
-        server.should_exit = True
-        await task
     assert [a[0] for a in answers] == [500, 202, 429, 405]  # one connection throughout
     assert json.loads(answers[0][1])["error"] == "internal_error"
     assert answers[1][1] == b"took x"

@@ -12,16 +12,14 @@ import uuid
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from conftest import ADMIN, free_port, new_server, settle
+from conftest import ADMIN, new_server, on_uvicorn, settle
 from fragstats.bodies import JsonError, depth_exceeds, loads
 from fragstats.errors import ErrorAnswerMiddleware
-from fragstats.http import CoalescingHttpToolsProtocol
 from fragstats.params import INT4_MAX, MAX_OFFSET
 
 DEPTH = 32  # FRAGSTATS_MAX_JSON_DEPTH's default, which the session app uses
@@ -268,22 +266,12 @@ async def test_a_500_keeps_the_connection_open_on_real_uvicorn():
 
     app = Starlette(routes=[Route("/broken", broken), Route("/fine", fine)],
                     middleware=[Middleware(ErrorAnswerMiddleware)])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=CoalescingHttpToolsProtocol,
-                                           log_level="critical", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-
+    async with on_uvicorn(app) as port:
         def exchange() -> list[tuple[int, bytes]]:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
                 return [http_exchange(sock, request_bytes("GET", p)) for p in ("/broken", "/fine", "/broken", "/fine")]
 
         answers = await asyncio.to_thread(exchange)
-    finally:
-        server.should_exit = True
-        await task
     assert [a[0] for a in answers] == [500, 200, 500, 200]
     assert json.loads(answers[0][1])["error"] == "internal_error" and answers[1][1] == b"fine"
 
