@@ -275,14 +275,21 @@ async def start(request: Request) -> Response:
     200 the tournament (`GET /tournaments/{id}` shape) plus `"seeding"`, `"random_seed"`, `"seeds":
     [{"participant_id", "name", "seed", "rating"}]`, `"no_shows"`, `"promoted"`. 409 when already
     started; 422 when the entrants do not fit the settings or an unknown seeding; 401/403/404."""
+    meta, new, info = await start_requested(request)
+    return json_response({**tournament_json(meta, new), **info})
+
+
+async def start_requested(request: Request):
+    """The start operation of `POST .../start` and its alias `.../launch`: the organiser, the body
+    `StartBody`, the locked write; returns (tournament meta, the started Tournament, the seeding
+    info). Raises ApiError/StageError as the routes document."""
     principal = await organiser(request)
     spec = await read_json(request, StartBody)
     async with owned(request, principal) as w:
         cfg = await event_store.config(w.conn, w.meta.id)
         new, info = await entrants.start(w, cfg, seeding=spec.seeding, random_seed=spec.random_seed,
                                          actor=principal.label, at=now())
-        meta = w.meta
-    return json_response({**tournament_json(meta, new), **info})
+        return w.meta, new, info
 
 
 async def pair_round(request: Request) -> Response:

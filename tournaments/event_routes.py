@@ -26,11 +26,12 @@ from fragstats.bodies import read_json
 from fragstats.errors import ApiError
 
 from . import entrants, event_store, registration, schedule, store
+from .bracket_routes import start_requested
 from .errors import StageError
 from .http import (check_owner, clean_name, db, deprecated, entrant_token, json_response, now, organiser,
                    organiser_if_sent, owned, path_id, pool, tournament_id)
 from .registration import Registration
-from .schemas import EntrantBody, EventPatch, EventSpec, Extend, RegistrationWindow, StartBody, given
+from .schemas import EntrantBody, EventPatch, EventSpec, Extend, RegistrationWindow, given
 from .shapes import event_json, registration_json, tournament_json
 
 
@@ -379,11 +380,5 @@ async def launch(request: Request) -> Response:
     "manual"|"random"|"rating", "random_seed"?}`; 200 `{"tournament": {...}, "seeding", "random_seed",
     "seeds": [{"participant_id", "name", "seed", "rating"}], "no_shows", "promoted"}`. 409 started
     already; 422 bad seeding or too few entrants for the format."""
-    principal = await organiser(request)
-    spec = await read_json(request, StartBody)
-    async with owned(request, principal) as w:
-        cfg = await event_store.config(w.conn, w.meta.id)
-        t, info = await entrants.start(w, cfg, seeding=spec.seeding, random_seed=spec.random_seed,
-                                       actor=principal.label, at=now())
-        meta = w.meta
+    meta, t, info = await start_requested(request)
     return json_response({"tournament": tournament_json(meta, t), **info})
