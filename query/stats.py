@@ -59,12 +59,20 @@ def _clean(rows: list[dict]) -> list[dict]:
     return [{k: _iso(v) for k, v in row.items()} for row in rows]
 
 
-def _ranked(rows: list[dict], offset: int) -> tuple[int, list[dict]]:
-    total = rows[0].pop("total") if rows else 0
-    for i, row in enumerate(rows):
-        row.pop("total", None)
-        row["rank"] = offset + i + 1
+def _paged(rows: list[dict]) -> tuple[int, list[dict]]:
+    """A page of rows that each carry `total` (the query's `count() OVER ()`): the total, taken off
+    every row, and the rows."""
+    total = rows[0]["total"] if rows else 0
+    for row in rows:
+        row.pop("total")
     return int(total), rows
+
+
+def _ranked(rows: list[dict], offset: int) -> tuple[int, list[dict]]:
+    total, rows = _paged(rows)
+    for i, row in enumerate(rows):
+        row["rank"] = offset + i + 1
+    return total, rows
 
 
 # `by=user`: a player id claimed by a user counts as that user (ClickHouse `player_links`, the copy
@@ -229,11 +237,8 @@ async def player_matches(engines, player_id: str, *, limit: int, offset: int) ->
                                    {"player_id": player_id})
         if not seen[0][0]:
             raise ApiError(404, "not_found", f"no player {player_id!r}")
-    rows = _clean(rows)
-    total = rows[0]["total"] if rows else 0
-    for row in rows:
-        row.pop("total")
-    return {"total": int(total), "matches": rows}
+    total, rows = _paged(_clean(rows))
+    return {"total": total, "matches": rows}
 
 
 async def server_summary(engines, server_id: int) -> dict:
@@ -293,11 +298,8 @@ async def list_matches(engines, *, server_id: int | None, map_name: str | None, 
         SELECT {_MATCH_COLUMNS}, count() OVER () AS total FROM matches WHERE {' AND '.join(where)}
         GROUP BY server_id, match_id {having}
         ORDER BY started_at DESC, match_id LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}""", params)
-    rows = _clean(rows)
-    total = rows[0]["total"] if rows else 0
-    for row in rows:
-        row.pop("total")
-    return {"total": int(total), "matches": rows}
+    total, rows = _paged(_clean(rows))
+    return {"total": total, "matches": rows}
 
 
 async def match_scoreboard(engines, match_id: str) -> dict:
