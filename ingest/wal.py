@@ -392,6 +392,10 @@ class WriteAheadLog:
             self._spares = 0
         return None
 
+    def _free_slot(self) -> Path | None:
+        """The first spare name no file holds (call it under `_spare_lock`), or None."""
+        return next((self.folder / name for name in SPARES if not (self.folder / name).exists()), None)
+
     def _prepare_spare(self) -> None:
         """Worker thread: allocate a spare segment ahead of need, so no rotation waits for one."""
         try:
@@ -399,9 +403,9 @@ class WriteAheadLog:
             with self._allocating:
                 _allocate(tmp, self.segment_bytes)
             with self._spare_lock:
-                free = [name for name in SPARES if not (self.folder / name).exists()]
-                if free:
-                    os.replace(tmp, self.folder / free[0])
+                free = self._free_slot()
+                if free is not None:
+                    os.replace(tmp, free)
                     self.bytes_on_disk += self.segment_bytes
                     self._spares += 1
                 else:
@@ -419,9 +423,9 @@ class WriteAheadLog:
             try:
                 size = path.stat().st_size
                 with self._spare_lock:
-                    free = [name for name in SPARES if not (self.folder / name).exists()]
-                    if free and size == self.segment_bytes:
-                        os.replace(path, self.folder / free[0])  # its old records are told apart by their lsns
+                    free = self._free_slot()
+                    if free is not None and size == self.segment_bytes:
+                        os.replace(path, free)  # its old records are told apart by their lsns
                         self._spares += 1
                         continue
                 self.bytes_on_disk -= size
