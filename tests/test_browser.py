@@ -30,6 +30,13 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 Q3_DEATHS = 1069  # Kill lines in games.log (see test_e2e_q3)
 
 
+def record_problems(page, problems: list[str]) -> None:
+    """Append to `problems` every console error, page error and HTTP answer >= 400 of `page`."""
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+
+
 def cli(*args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "fragstats.cli", *args], capture_output=True, text=True, timeout=300,
                           env={"FRAGSTATS_ADMIN_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"})
@@ -84,9 +91,7 @@ async def test_pages_in_real_chromium(serve_factory):
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-        page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+        record_problems(page, problems)
 
         async def visit(path: str, name: str, *texts: str) -> None:
             resp = await page.goto(url + path)

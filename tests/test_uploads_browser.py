@@ -11,7 +11,7 @@ import httpx
 import playwright.async_api as playwright_api
 
 from conftest import ADMIN
-from test_browser import ARGS, CHROMIUM, SHOTS
+from test_browser import ARGS, CHROMIUM, SHOTS, record_problems
 from test_uploads_snapshots import csv_of, governors, workbook
 from uploads_data import body, encounter, meter_encounter
 
@@ -51,9 +51,7 @@ async def test_upload_pages_in_real_chromium(serve_factory):
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-        page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+        record_problems(page, problems)
 
         async def visit(path: str, name: str, *texts: str) -> None:
             resp = await page.goto(serve.url + path)
