@@ -24,6 +24,7 @@ import msgspec
 from starlette.requests import Request
 
 from fragstats.errors import ApiError
+from fragstats.params import decimal_digits
 from fragstats.settings import Settings
 
 DEFAULT_MAX_DEPTH: int = Settings.model_fields["max_json_depth"].default
@@ -122,7 +123,7 @@ async def read_body(request: Request, limit: int, budget: ByteBudget | None = No
     """
     held = held if held is not None else [0]
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit():
+    if declared is not None and decimal_digits(declared):
         if int(declared) > limit:
             raise ApiError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes")
         if budget is not None:

@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 from prometheus_client import Counter, Gauge
 
+from fragstats.params import decimal_digits
 from ingest.decode import BodyError, decode_events
 from ingest.pipeline import Admission
 
@@ -60,7 +61,7 @@ def server_of(topic: str) -> int | None:
     if not topic.startswith(TOPIC_PREFIX):
         return None
     tail = topic[len(TOPIC_PREFIX):]
-    return int(tail) if tail.isascii() and tail.isdigit() and 0 < len(tail) <= 10 and 0 < int(tail) < 2**31 else None
+    return int(tail) if decimal_digits(tail) and 0 < len(tail) <= 10 and 0 < int(tail) < 2**31 else None
 
 
 class MqttIngest:

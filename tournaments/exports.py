@@ -17,6 +17,8 @@ import re
 
 import msgspec
 
+from fragstats.params import decimal_digits
+
 from . import lifecycle, results, swiss
 from .errors import InvalidResult, InvalidSettings, RoundNotComplete, StageError
 from .model import Match, Tournament
@@ -152,8 +154,8 @@ def _participant_rows(reader: csv.DictReader) -> list[dict]:
         if not row.get("name"):
             raise InvalidSettings(f"line {line}: name is empty")
         seed = row.get("seed") or None
-        # ASCII digits only (str.isdigit() also takes "²", which int() refuses), and few enough for int().
-        if seed is not None and not (seed.isascii() and seed.isdigit() and len(seed) <= 9 and int(seed) >= 1):
+        # Few enough digits for int() and the seed column.
+        if seed is not None and not (decimal_digits(seed) and len(seed) <= 9 and int(seed) >= 1):
             raise InvalidSettings(f"line {line}: seed must be a positive integer of at most 9 digits")
         members = []
         for column, sub in (("members", False), ("substitutes", True)):

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from fragstats.errors import ApiError
 from fragstats.bodies import body_of
-from fragstats.params import MAX_OFFSET, int_param
+from fragstats.params import MAX_OFFSET, decimal_digits, int_param
 from uploads import queries, store
 from uploads.admission import admit_meter_batch, admit_report
 from uploads.bodies import BodyProblem, convert, decode_json, problem, read_upload
@@ -290,7 +290,7 @@ def search_params(q) -> dict:
         raw = text_param(q, name, 40)
         if raw is None:
             return None
-        if raw.isascii() and raw.isdigit():  # ASCII only: str.isdigit() also takes "³", which int() refuses
+        if decimal_digits(raw):
             value = int(raw)
             if value > 2**62:
                 raise ApiError(400, "invalid_parameter", f"{name} is out of range")
