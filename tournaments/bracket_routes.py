@@ -31,7 +31,7 @@ from .http import (changed_ids, clean_name, db, int_query, json_response, now, o
                    tournament_id)
 from .model import FORMATS, AuditEntry, Participant
 from .schemas import (EntrantBody, NewTournament, ParticipantPatch, Randomize, ResetBody, ResultBody, RoundRequest,
-                      StartBody, TournamentPatch, given)
+                      TournamentPatch, given)
 from .shapes import match_json, participant_json, registration_json, tournament_json
 
 
@@ -275,21 +275,9 @@ async def start(request: Request) -> Response:
     200 the tournament (`GET /tournaments/{id}` shape) plus `"seeding"`, `"random_seed"`, `"seeds":
     [{"participant_id", "name", "seed", "rating"}]`, `"no_shows"`, `"promoted"`. 409 when already
     started; 422 when the entrants do not fit the settings or an unknown seeding; 401/403/404."""
-    meta, new, info = await start_requested(request)
+    meta, new, info = await entrants.start_requested(request)
     return json_response({**tournament_json(meta, new), **info})
 
-
-async def start_requested(request: Request):
-    """The start operation of `POST .../start` and its alias `.../launch`: the organiser, the body
-    `StartBody`, the locked write; returns (tournament meta, the started Tournament, the seeding
-    info). Raises ApiError/StageError as the routes document."""
-    principal = await organiser(request)
-    spec = await read_json(request, StartBody)
-    async with owned(request, principal) as w:
-        cfg = await event_store.config(w.conn, w.meta.id)
-        new, info = await entrants.start(w, cfg, seeding=spec.seeding, random_seed=spec.random_seed,
-                                         actor=principal.label, at=now())
-        return w.meta, new, info
 
 
 async def pair_round(request: Request) -> Response:

@@ -19,12 +19,14 @@ import asyncpg
 import msgspec
 
 from fragstats.auth import new_token
+from fragstats.bodies import read_json
 
 from . import event_store, lifecycle, ratings, registration, schedule, seeds
 from .errors import InvalidSettings, InvalidTime, StageError
+from .http import now, organiser, owned
 from .model import AuditEntry, Participant, Tournament
 from .registration import EventConfig, Member, Registration
-from .schemas import EntrantBody
+from .schemas import EntrantBody, StartBody
 from .shapes import registration_json
 
 TOKEN_PREFIX = "fsr_"
@@ -260,3 +262,16 @@ async def configure(w, changes: dict, actor: str, at: dt.datetime, *, replace: b
                      {"event": msgspec.to_builtins(cfg)})]
     entries += await promote(w.conn, tid, cfg, actor, at)  # a larger capacity frees places
     return cfg, entries
+
+
+async def start_requested(request):
+    """The start operation of `POST .../start` and its alias `.../launch`: the organiser, the body
+    `StartBody`, the locked write; returns (tournament meta, the started Tournament, the seeding
+    info). Raises ApiError/StageError as the routes document."""
+    principal = await organiser(request)
+    spec = await read_json(request, StartBody)
+    async with owned(request, principal) as w:
+        cfg = await event_store.config(w.conn, w.meta.id)
+        new, info = await start(w, cfg, seeding=spec.seeding, random_seed=spec.random_seed,
+                                actor=principal.label, at=now())
+        return w.meta, new, info

@@ -26,7 +26,6 @@ from fragstats.bodies import read_json
 from fragstats.errors import ApiError
 
 from . import entrants, event_store, registration, schedule, store
-from .bracket_routes import start_requested
 from .errors import StageError
 from .http import (check_owner, clean_name, db, deprecated, entrant_token, json_response, now, organiser,
                    organiser_if_sent, owned, path_id, pool, tournament_id)
@@ -380,5 +379,5 @@ async def launch(request: Request) -> Response:
     "manual"|"random"|"rating", "random_seed"?}`; 200 `{"tournament": {...}, "seeding", "random_seed",
     "seeds": [{"participant_id", "name", "seed", "rating"}], "no_shows", "promoted"}`. 409 started
     already; 422 bad seeding or too few entrants for the format."""
-    meta, t, info = await start_requested(request)
+    meta, t, info = await entrants.start_requested(request)
     return json_response({"tournament": tournament_json(meta, t), **info})
